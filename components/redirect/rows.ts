@@ -1,0 +1,119 @@
+import { createHash } from "crypto";
+import { imageIdOf } from "./delivery-url";
+
+/**
+ * Pure row logic for RedirectRows: stable sharding, the difference between two row sets, and the SQL that writes
+ * it in statements within D1's limits (100 bound parameters and 100,000 bytes per statement).
+ */
+
+/** Normalised path -> delivery URL. */
+export type Rows = Record<string, string>;
+export interface Statement { sql: string; params: string[] }
+
+export const MAX_ROWS_PER_SHARD = 1000;
+export const D1_MAX_PARAMS = 100;
+export const D1_MAX_STATEMENT_BYTES = 100_000;
+
+/** 32 bits of sha256(path), as a bit string: the path's place in the shard trie. */
+function hashBits(path: string): string {
+    return createHash("sha256").update(path).digest().readUInt32BE(0).toString(2).padStart(32, "0");
+}
+
+/**
+ * Splits rows into shards of at most `shardSize` by hash prefix (extendible hashing): a shard splits in two only
+ * when it overflows, so adding rows never moves rows between the other shards. Keys are the bit prefix ("" when
+ * everything fits in one shard), sorted.
+ */
+export function shardRows(rows: Rows, shardSize = MAX_ROWS_PER_SHARD): Map<string, Rows> {
+    if (!Number.isInteger(shardSize) || shardSize < 1 || shardSize > MAX_ROWS_PER_SHARD) {
+        throw new Error(`shardSize ${shardSize}: must be an integer from 1 to ${MAX_ROWS_PER_SHARD}`);
+    }
+    const entries = Object.keys(rows).sort().map((path) => ({ path, bits: hashBits(path) }));
+    const shards = new Map<string, Rows>();
+    const split = (prefix: string, members: typeof entries): void => {
+        if (members.length <= shardSize || prefix.length === 32) {
+            if (members.length > 0 || prefix === "") {
+                shards.set(prefix, Object.fromEntries(members.map((m) => [m.path, rows[m.path]])));
+            }
+            return;
+        }
+        split(`${prefix}0`, members.filter((m) => m.bits[prefix.length] === "0"));
+        split(`${prefix}1`, members.filter((m) => m.bits[prefix.length] === "1"));
+    };
+    split("", entries);
+    return new Map([...shards.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A readable, stable resource-name suffix for a shard prefix. */
+export function shardLabel(prefix: string): string {
+    return prefix === "" ? "all" : `b${prefix}`;
+}
+
+export interface RowsDiff { upserts: Rows; deletes: string[] }
+
+/** What to write to go from `olds` to `news`: added or changed rows, and removed paths. */
+export function diffRows(olds: Rows, news: Rows): RowsDiff {
+    const upserts: Rows = {};
+    for (const [path, location] of Object.entries(news)) {
+        if (olds[path] !== location) upserts[path] = location;
+    }
+    const deletes = Object.keys(olds).filter((path) => !(path in news)).sort();
+    return { upserts, deletes };
+}
+
+const UPSERT_HEAD = "INSERT INTO redirects (path, location, image_id, shard, updated_at) VALUES ";
+const UPSERT_ROW = "(?, ?, NULLIF(?, ''), ?, unixepoch())";
+const UPSERT_TAIL =
+    " ON CONFLICT (path) DO UPDATE SET location = excluded.location, image_id = excluded.image_id," +
+    " shard = excluded.shard, updated_at = excluded.updated_at";
+
+const bytes = (text: string): number => Buffer.byteLength(text, "utf8");
+
+/** Groups items into statements under the parameter and byte limits. */
+function pack<T>(items: T[], paramsOf: (item: T) => string[], render: (count: number) => string,
+    fixedParams: string[], perItemSql: number): Statement[] {
+    const statements: Statement[] = [];
+    let current: string[][] = [];
+    let currentBytes = 0;
+    const flush = (): void => {
+        if (current.length === 0) return;
+        statements.push({ sql: render(current.length), params: [...fixedParams, ...current.flat()] });
+        current = [];
+        currentBytes = 0;
+    };
+    const baseBytes = bytes(render(0)) + fixedParams.reduce((n, p) => n + bytes(p), 0);
+    for (const item of items) {
+        const params = paramsOf(item);
+        const itemBytes = perItemSql + params.reduce((n, p) => n + bytes(p), 0);
+        if (baseBytes + itemBytes > D1_MAX_STATEMENT_BYTES) {
+            throw new Error(`redirect row ${JSON.stringify(params[0]).slice(0, 200)}: longer than D1's ${D1_MAX_STATEMENT_BYTES}-byte statement limit`);
+        }
+        const tooManyParams = fixedParams.length + (current.length + 1) * params.length > D1_MAX_PARAMS;
+        if (current.length > 0 && (tooManyParams || baseBytes + currentBytes + itemBytes > D1_MAX_STATEMENT_BYTES)) flush();
+        current.push(params);
+        currentBytes += itemBytes;
+    }
+    flush();
+    return statements;
+}
+
+/** INSERT ... ON CONFLICT DO UPDATE statements that make `rows` owned by `shard` (idempotent). */
+export function upsertStatements(shard: string, rows: Rows): Statement[] {
+    const items = Object.keys(rows).sort().map((path) => [path, rows[path], imageIdOf(rows[path]) ?? "", shard]);
+    const render = (n: number): string => UPSERT_HEAD + Array.from({ length: n }, () => UPSERT_ROW).join(", ") + UPSERT_TAIL;
+    return pack(items, (item) => item, render, [], bytes(UPSERT_ROW) + 2);
+}
+
+/** DELETE statements for `paths`, limited to rows `shard` still owns (a row moved to another shard stays). */
+export function deleteStatements(shard: string, paths: string[]): Statement[] {
+    const render = (n: number): string =>
+        `DELETE FROM redirects WHERE shard = ? AND path IN (${Array.from({ length: n }, () => "?").join(", ")})`;
+    return pack([...paths].sort(), (path) => [path], render, [shard], 3);
+}
+
+/** Splits statements into HTTP batches of at most `size` (one D1 request each, executed as one transaction). */
+export function batches<T>(statements: T[], size = 50): T[][] {
+    const out: T[][] = [];
+    for (let i = 0; i < statements.length; i += size) out.push(statements.slice(i, i + size));
+    return out;
+}

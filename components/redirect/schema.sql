@@ -1,0 +1,16 @@
+-- sourcing-kit redirect table: old image path -> Cloudflare Images delivery URL.
+-- Applied idempotently (IF NOT EXISTS) by RedirectRows and by the tests, from this one file.
+CREATE TABLE IF NOT EXISTS redirects (
+  path TEXT PRIMARY KEY NOT NULL,   -- normalised key (components/redirect/paths.ts)
+  location TEXT NOT NULL,           -- absolute delivery URL, the 301 target
+  image_id TEXT,                    -- custom image ID, for webhooks (image.updated / image.deleted)
+  shard TEXT NOT NULL,              -- owning RedirectRows shard: a shard only deletes rows it still owns
+  updated_at INTEGER NOT NULL       -- unix seconds
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS redirects_image_id ON redirects (image_id);
+-- Seen webhook signatures, kept until they could no longer pass the timestamp check (replay protection).
+CREATE TABLE IF NOT EXISTS webhook_events (
+  id TEXT PRIMARY KEY NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS webhook_events_expires_at ON webhook_events (expires_at);

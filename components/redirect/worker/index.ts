@@ -1,0 +1,230 @@
+/**
+ * The redirect Worker: old image URLs answer 301 to their Cloudflare Images delivery URL, looked up in D1 by the
+ * normalised path (components/redirect/paths.ts) and cached with the Cache API; signed webhooks re-import or
+ * delete images. Sections: Types / Queries / Routes / Entrypoint.
+ */
+import { redirectKey } from "../paths";
+import { redirectLocation } from "../delivery-url";
+import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
+import { deleteImage, uploadFromUrl, ImagesApiConfig, ImagesApiError } from "./images-api";
+
+// ---------------------------------------------------------------- Types
+
+export interface Env {
+    DB: D1Database;
+    /** "origin": unmapped paths are fetched from ORIGIN_URL; "404" (default without ORIGIN_URL): not found. */
+    FALLBACK?: string;
+    ORIGIN_URL?: string;
+    /** "true": carry old-CDN resize queries over to a flexible variant; otherwise queries are dropped. */
+    FLEXIBLE_VARIANTS?: string;
+    /** "true": rows are keyed `host/path`. */
+    MATCH_HOST?: string;
+    /** Seconds a found lookup stays in the edge cache (default 300); misses stay NEGATIVE_CACHE_TTL (default 60). */
+    CACHE_TTL?: string;
+    NEGATIVE_CACHE_TTL?: string;
+    /** Cache-Control max-age of the 301 itself (default 86400). */
+    REDIRECT_MAX_AGE?: string;
+    WEBHOOK_PATH?: string;
+    WEBHOOK_SECRET?: string;
+    IMAGES_API_BASE?: string;
+    IMAGES_API_TOKEN?: string;
+    ACCOUNT_ID?: string;
+}
+
+export const DEFAULT_WEBHOOK_PATH = "/_sourcing-kit/webhook";
+const DEFAULT_IMAGES_API_BASE = "https://api.cloudflare.com/client/v4";
+const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
+
+interface Lookup { location: string | null; source: "cache" | "d1" }
+
+interface WebhookEvent { type: "image.updated" | "image.deleted"; imageId: string; sourceUrl?: string; oldPath?: string }
+
+const seconds = (value: string | undefined, fallback: number): number =>
+    value !== undefined && /^\d+$/.test(value) ? Number(value) : fallback;
+
+// ---------------------------------------------------------------- Queries
+
+/** The delivery URL stored for a key: one prepared statement on the primary key. */
+export async function findLocation(env: Env, key: string): Promise<string | null> {
+    return env.DB.prepare("SELECT location FROM redirects WHERE path = ?1").bind(key).first<string>("location");
+}
+
+export async function findPathsOfImage(env: Env, imageId: string): Promise<{ path: string; location: string }[]> {
+    const { results } = await env.DB.prepare("SELECT path, location FROM redirects WHERE image_id = ?1")
+        .bind(imageId).all<{ path: string; location: string }>();
+    return results;
+}
+
+/** Records a webhook signature; false when it was already seen (a replay). Expired records are dropped first. */
+export async function recordWebhookEvent(env: Env, id: string, nowSeconds: number): Promise<boolean> {
+    const [, inserted] = await env.DB.batch([
+        env.DB.prepare("DELETE FROM webhook_events WHERE expires_at < ?1").bind(nowSeconds),
+        env.DB.prepare("INSERT INTO webhook_events (id, expires_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+            .bind(id, nowSeconds + 2 * MAX_SKEW_SECONDS + 60),
+    ]);
+    return inserted.meta.changes === 1;
+}
+
+export async function forgetWebhookEvent(env: Env, id: string): Promise<void> {
+    await env.DB.prepare("DELETE FROM webhook_events WHERE id = ?1").bind(id).run();
+}
+
+/** Points `key` at `location`; a row owned by a RedirectRows shard keeps its owner. */
+export async function upsertRow(env: Env, key: string, location: string, imageId: string): Promise<void> {
+    await env.DB.prepare(
+        "INSERT INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 'webhook', unixepoch()) " +
+        "ON CONFLICT (path) DO UPDATE SET location = excluded.location, image_id = excluded.image_id, updated_at = excluded.updated_at",
+    ).bind(key, location, imageId).run();
+}
+
+export async function touchRowsOfImage(env: Env, imageId: string): Promise<void> {
+    await env.DB.prepare("UPDATE redirects SET updated_at = unixepoch() WHERE image_id = ?1").bind(imageId).run();
+}
+
+export async function deleteRowsOfImage(env: Env, imageId: string): Promise<void> {
+    await env.DB.prepare("DELETE FROM redirects WHERE image_id = ?1").bind(imageId).run();
+}
+
+// ---------------------------------------------------------------- Routes
+
+function cacheKey(url: URL, key: string): Request {
+    return new Request(`${url.protocol}//${url.host}/_sourcing-kit/lookup?key=${encodeURIComponent(key)}`);
+}
+
+/** Lookup through caches.default: hits and misses are cached (misses shorter) so hot paths skip D1. */
+async function lookup(env: Env, ctx: ExecutionContext, url: URL, key: string): Promise<Lookup> {
+    const cache = caches.default;
+    const request = cacheKey(url, key);
+    const cached = await cache.match(request);
+    if (cached) {
+        const location = cached.headers.get("x-location");
+        return { location: location === "" ? null : location, source: "cache" };
+    }
+    const location = await findLocation(env, key);
+    const ttl = location === null ? seconds(env.NEGATIVE_CACHE_TTL, 60) : seconds(env.CACHE_TTL, 300);
+    if (ttl > 0) {
+        const entry = new Response(null, { headers: { "cache-control": `public, max-age=${ttl}`, "x-location": location ?? "" } });
+        ctx.waitUntil(cache.put(request, entry));
+    }
+    return { location, source: "d1" };
+}
+
+function withHeader(response: Response, name: string, value: string): Response {
+    const copy = new Response(response.body, response);
+    copy.headers.set(name, value);
+    return copy;
+}
+
+async function fallback(env: Env, request: Request, url: URL, source: string): Promise<Response> {
+    if (fallbackMode(env) === "origin") {
+        const origin = new URL(env.ORIGIN_URL!);
+        const target = new URL(`${origin.pathname.replace(/\/$/, "")}${url.pathname}${url.search}`, origin);
+        return withHeader(await fetch(new Request(target.toString(), request)), "x-redirect-source", source);
+    }
+    return new Response("Not Found\n", { status: 404, headers: { "content-type": "text/plain", "x-redirect-source": source } });
+}
+
+function fallbackMode(env: Env): "origin" | "404" {
+    const mode = env.FALLBACK ?? (env.ORIGIN_URL ? "origin" : "404");
+    return mode === "origin" && env.ORIGIN_URL ? "origin" : "404";
+}
+
+async function redirect(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const url = new URL(request.url);
+    const key = redirectKey(url.toString(), { matchHost: env.MATCH_HOST === "true" });
+    const { location, source } = await lookup(env, ctx, url, key);
+    if (location === null) return fallback(env, request, url, source);
+    const target = redirectLocation(location, url.searchParams, env.FLEXIBLE_VARIANTS === "true");
+    return new Response(null, {
+        status: 301,
+        headers: {
+            location: target,
+            "cache-control": `public, max-age=${seconds(env.REDIRECT_MAX_AGE, 86400)}`,
+            "x-redirect-source": source,
+        },
+    });
+}
+
+const json = (status: number, body: unknown): Response =>
+    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+function parseEvent(body: string): WebhookEvent | string {
+    let value: unknown;
+    try {
+        value = JSON.parse(body);
+    } catch {
+        return "body is not JSON";
+    }
+    const event = value as Partial<WebhookEvent> | null;
+    if (!event || typeof event !== "object") return "body must be a JSON object";
+    if (event.type !== "image.updated" && event.type !== "image.deleted") return `type must be "image.updated" or "image.deleted"`;
+    if (typeof event.imageId !== "string" || event.imageId === "") return "imageId must be a non-empty string";
+    if (event.type === "image.updated") {
+        if (typeof event.sourceUrl !== "string" || !/^https?:\/\//.test(event.sourceUrl)) return "sourceUrl must be an http(s) URL";
+        if (event.oldPath !== undefined && typeof event.oldPath !== "string") return "oldPath must be a string";
+    }
+    return event as WebhookEvent;
+}
+
+async function applyEvent(env: Env, url: URL, event: WebhookEvent): Promise<string[]> {
+    const images: ImagesApiConfig = {
+        baseUrl: env.IMAGES_API_BASE || DEFAULT_IMAGES_API_BASE,
+        accountId: env.ACCOUNT_ID ?? "",
+        token: env.IMAGES_API_TOKEN ?? "",
+    };
+    const rows = await findPathsOfImage(env, event.imageId);
+    const paths = rows.map((row) => row.path);
+    if (event.type === "image.deleted") {
+        await deleteImage(images, event.imageId);
+        await deleteRowsOfImage(env, event.imageId);
+    } else {
+        await deleteImage(images, event.imageId);
+        const variants = await uploadFromUrl(images, event.imageId, event.sourceUrl!);
+        await touchRowsOfImage(env, event.imageId);
+        if (event.oldPath !== undefined) {
+            const key = redirectKey(event.oldPath, { matchHost: env.MATCH_HOST === "true" });
+            const location = rows[0]?.location ?? variants.find((v) => v.endsWith("/public")) ?? variants[0];
+            if (location === undefined) throw new Error(`image.updated ${event.imageId}: no delivery URL known for oldPath`);
+            await upsertRow(env, key, location, event.imageId);
+            if (!paths.includes(key)) paths.push(key);
+        }
+    }
+    await Promise.all(paths.map((key) => caches.default.delete(cacheKey(url, key))));
+    return paths;
+}
+
+async function webhook(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    const body = await request.text();
+    if (new TextEncoder().encode(body).length > MAX_WEBHOOK_BODY_BYTES) return json(413, { error: "body over 64 KiB" });
+    const now = Math.floor(Date.now() / 1000);
+    const check = await checkSignature(env.WEBHOOK_SECRET!, request.headers.get("x-sourcing-kit-timestamp"),
+        request.headers.get("x-sourcing-kit-signature"), body, now);
+    if (!check.ok) return json(401, { error: check.reason });
+    const event = parseEvent(body);
+    if (typeof event === "string") return json(400, { error: event });
+    if (!(await recordWebhookEvent(env, check.signature, now))) return json(401, { error: "replayed webhook" });
+    try {
+        const paths = await applyEvent(env, url, event);
+        return json(200, { ok: true, type: event.type, imageId: event.imageId, paths });
+    } catch (error) {
+        await forgetWebhookEvent(env, check.signature); // the sender may retry the same delivery
+        const status = error instanceof ImagesApiError ? 502 : 500;
+        return json(status, { error: error instanceof Error ? error.message : String(error) });
+    }
+}
+
+// ---------------------------------------------------------------- Entrypoint
+
+export default {
+    async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+        const url = new URL(request.url);
+        if (env.WEBHOOK_SECRET && url.pathname === (env.WEBHOOK_PATH || DEFAULT_WEBHOOK_PATH)) {
+            return request.method === "POST" ? webhook(request, env) : new Response(null, { status: 405, headers: { allow: "POST" } });
+        }
+        if (request.method === "GET" || request.method === "HEAD") return redirect(request, env, ctx);
+        // Other methods are never redirected: the old origin answers them, or 405 without one.
+        if (fallbackMode(env) === "origin") return fallback(env, request, url, "passthrough");
+        return new Response(null, { status: 405, headers: { allow: "GET, HEAD" } });
+    },
+} satisfies ExportedHandler<Env>;

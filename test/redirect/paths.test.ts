@@ -1,0 +1,89 @@
+import { strict as assert } from "assert";
+import { normalisePathname, redirectKey } from "../../components/redirect/paths";
+import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../components/redirect/delivery-url";
+import { schemaStatements } from "../../components/redirect/schema";
+
+describe("redirect key normalisation", () => {
+    const cases: [string, string][] = [
+        ["/a/b.jpg", "/a/b.jpg"],
+        ["/a//b///c.jpg", "/a/b/c.jpg"],
+        ["/a/b/", "/a/b"],
+        ["/", "/"],
+        ["", "/"],
+        ["a/b.jpg", "/a/b.jpg"],
+        ["/%61%2d%7E/x.jpg", "/a-~/x.jpg"],
+        ["/a%2fb.jpg", "/a%2Fb.jpg"],
+        ["/a b.jpg", "/a%20b.jpg"],
+        ["/caf\u00e9.jpg", "/caf%C3%A9.jpg"],
+        ["/caf%c3%a9.jpg", "/caf%C3%A9.jpg"],
+        ["/100%.jpg", "/100%25.jpg"],
+        ["/x|y^z.jpg", "/x%7Cy%5Ez.jpg"],
+        ["/Photos/IMG.JPG", "/Photos/IMG.JPG"],
+        ["/a/b.jpg?w=100#frag", "/a/b.jpg"],
+        ["https://IMG.Example.COM//a/b.jpg/?q=1", "/a/b.jpg"],
+        ["/a/./b/../c.jpg", "/a/c.jpg"],
+        ["/it's(1)+x=y,z;@:!$&*.jpg", "/it's(1)+x=y,z;@:!$&*.jpg"],
+    ];
+    for (const [input, expected] of cases) {
+        it(`normalises ${JSON.stringify(input)} to ${expected}`, () => assert.equal(redirectKey(input), expected));
+    }
+
+    it("is idempotent on its own output", () => {
+        for (const [input] of cases) {
+            const once = redirectKey(input);
+            assert.equal(normalisePathname(once), once);
+            assert.equal(redirectKey(once), once);
+        }
+    });
+
+    it("gives the same key for a request URL as for the row's old URL (the Worker's and the writer's view)", () => {
+        const old = "https://cdn.example.com/Gallery/My Photo (1).JPG";
+        const requested = new URL("https://cdn.example.com//Gallery/My%20Photo%20%281%29.JPG/?w=300");
+        assert.equal(redirectKey(requested.toString()), redirectKey(old));
+    });
+
+    it("keys by lower-cased host and path when matchHost is set", () => {
+        assert.equal(redirectKey("https://IMG.example.com/a/", { matchHost: true }), "img.example.com/a");
+        assert.throws(() => redirectKey("/a.jpg", { matchHost: true }), /matchHost is set/);
+    });
+});
+
+describe("delivery URLs and flexible variants", () => {
+    const stored = "https://imagedelivery.net/hash-test/products/shoe.jpg/public";
+
+    it("reads the custom ID (slashes included) from imagedelivery.net and /cdn-cgi/imagedelivery URLs", () => {
+        assert.equal(imageIdOf(stored), "products/shoe.jpg");
+        assert.equal(imageIdOf("https://shop.example.com/cdn-cgi/imagedelivery/h/abc/thumb"), "abc");
+        assert.equal(imageIdOf("https://example.com/a/b/c"), null);
+        assert.equal(imageIdOf("not a url"), null);
+    });
+
+    const queries: [string, string[]][] = [
+        ["w=400&h=300&q=80&fm=webp", ["w=400", "h=300", "quality=80", "format=webp"]],
+        ["width=200&quality=50&format=avif", ["w=200", "quality=50", "format=avif"]],
+        ["fm=jpg&fit=crop&dpr=2", ["fit=cover", "format=jpeg", "dpr=2"]],
+        ["auto=compress,format", ["format=auto"]],
+        ["fm=png&fit=scale&w=-1&q=900&h=abc", []],
+        ["foo=bar", []],
+    ];
+    for (const [query, expected] of queries) {
+        it(`maps ?${query} to [${expected.join(",")}]`, () =>
+            assert.deepEqual(flexibleVariantOptions(new URLSearchParams(query)), expected));
+    }
+
+    it("swaps the variant for the options only when flexible variants are on and something carries over", () => {
+        const q = new URLSearchParams("w=400&fm=webp");
+        assert.equal(redirectLocation(stored, q, true), "https://imagedelivery.net/hash-test/products/shoe.jpg/w=400,format=webp");
+        assert.equal(redirectLocation(stored, q, false), stored);
+        assert.equal(redirectLocation(stored, new URLSearchParams("x=1"), true), stored);
+        assert.equal(redirectLocation("https://example.com/a.jpg", q, true), "https://example.com/a.jpg");
+    });
+});
+
+describe("schema.sql", () => {
+    it("splits into idempotent statements", () => {
+        const statements = schemaStatements();
+        assert.ok(statements.length >= 4);
+        for (const s of statements) assert.match(s, /^CREATE (TABLE|INDEX) IF NOT EXISTS /);
+    });
+});
