@@ -1,0 +1,47 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_API_BASE_URL, UNKNOWN } from "./image-inputs";
+
+/** Inputs whose change means a different image: the old one goes, a new one is uploaded. */
+export const REPLACE_KEYS = ["accountId", "imageId", "url", "filePath", "sourceHash"] as const;
+/** Inputs changed in place: metadata and access by PATCH; credentials and endpoint with no API call at all. */
+export const UPDATE_KEYS = ["metadata", "requireSignedURLs", "apiToken", "apiBaseUrl"] as const;
+
+// Absent and default mean the same image, so they must not show up as a change.
+const DEFAULTS: Record<string, unknown> = { requireSignedURLs: false, metadata: {}, apiBaseUrl: DEFAULT_API_BASE_URL };
+
+function canonical(value: unknown): string {
+    if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+    if (value && typeof value === "object") {
+        const entries = Object.entries(value)
+            .filter(([, v]) => v !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : 1));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+    }
+    return JSON.stringify(value ?? null);
+}
+
+function changed(key: string, olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+    if (news[key] === UNKNOWN) return true;
+    const norm = (v: unknown) => canonical(v ?? DEFAULTS[key]);
+    return norm(olds[key]) !== norm(news[key]);
+}
+
+/**
+ * Compares stored outputs with new inputs, with no I/O. `__provider` (the serialized shim) is never compared, so a
+ * new build of the provider code is no change; onConflict and s3 only steer a create and are not compared either.
+ */
+export function diffImage(olds: Record<string, unknown>, news: Record<string, unknown>): pulumi.dynamic.DiffResult {
+    const replaces = REPLACE_KEYS.filter((k) => changed(k, olds, news));
+    const updates = UPDATE_KEYS.filter((k) => changed(k, olds, news));
+    if (replaces.length > 0) {
+        // The same custom ID cannot exist twice, so the old image must go before the new upload.
+        const sameId = !changed("accountId", olds, news) && !changed("imageId", olds, news);
+        return { changes: true, replaces: [...replaces], deleteBeforeReplace: sameId };
+    }
+    return { changes: updates.length > 0 };
+}
+
+/** What an update must PATCH; neither when only the token or the API endpoint moved (no API call then). */
+export function needsPatch(olds: Record<string, unknown>, news: Record<string, unknown>): { metadata: boolean; requireSignedURLs: boolean } {
+    return { metadata: changed("metadata", olds, news), requireSignedURLs: changed("requireSignedURLs", olds, news) };
+}
