@@ -1,0 +1,194 @@
+import { startEmulator, type Emulator, type EmulatorOptions } from "../test/emulator";
+import { startBenchImageOrigin, type ImageOrigin } from "./image-origin";
+import { errorMessage, round, type TableRow } from "./report";
+import type { SectionContext, SectionResult } from "./section";
+import { runSdkPLimit } from "./tools/sdk-plimit";
+import { runSeedScript, type ToolOutcome } from "./tools/seed-script";
+import { runSourcingKit } from "./tools/sourcing-kit";
+
+export type Setting = "account-limit" | "batch-api";
+export type Tool = "sourcing-kit" | "seed-script" | "sdk-plimit";
+
+/** The account API limit of issue 7, scaled from 1,200 / 300 s to 120 / 30 s so a run takes minutes. */
+export const ACCOUNT_LIMIT = { requests: 120, windowSeconds: 30 };
+export const BATCH_REQUESTS_PER_SECOND = 200;
+/** sourcing-kit:rateLimit as a user would set it for this limit: the default's ratio (1,100 of 1,200). */
+export const SOURCING_KIT_BUDGET = { requests: 110, windowSeconds: 30 };
+export const ENGINE_PARALLELISM = 8;
+const UPLOAD_LATENCY_MS: [number, number] = [50, 300];
+
+export interface ThroughputRow {
+    setting: Setting;
+    tool: Tool;
+    images: number;
+    seconds: number;
+    imagesPerSecond: number;
+    /** Accepted requests on the path the tool uploads through, per second, over that path's limit per second. */
+    limitShare: number;
+    http429: number;
+    failed: number;
+    duplicated: number;
+    /** Which limit limitShare is measured against. */
+    uploadPath: "account" | "batch";
+    requests: number;
+    /** Peak requests one token sent in any rate window, over the window's budget (account path). */
+    peakWindowShare: number;
+    parallelism?: number;
+    error?: string;
+}
+
+interface RunSpec {
+    setting: Setting;
+    tool: Tool;
+    /** The naive tools upload through the account API unless they are written for the batch host. */
+    uploadPath: "account" | "batch";
+    parallelism?: number;
+}
+
+const SPECS: RunSpec[] = [
+    { setting: "account-limit", tool: "sourcing-kit", uploadPath: "account", parallelism: ENGINE_PARALLELISM },
+    { setting: "account-limit", tool: "seed-script", uploadPath: "account" },
+    { setting: "account-limit", tool: "sdk-plimit", uploadPath: "account" },
+    { setting: "batch-api", tool: "sourcing-kit", uploadPath: "batch", parallelism: ENGINE_PARALLELISM },
+    { setting: "batch-api", tool: "seed-script", uploadPath: "batch" },
+    // The SDK has no batch-host support: in this setting it still goes through the account API.
+    { setting: "batch-api", tool: "sdk-plimit", uploadPath: "account" },
+];
+
+/**
+ * Section 1: every (setting, tool) run at once, in this process, each against its own emulator instance started
+ * with the same options (so the emulator's counters are per tool), all fetching from one loopback image origin.
+ */
+export async function run(ctx: SectionContext): Promise<SectionResult> {
+    const images = ctx.scaled(Number(process.env.BENCH_THROUGHPUT_IMAGES ?? 2000));
+    const extraParallelism = Number(process.env.BENCH_BATCH_PARALLELISM ?? 64);
+    const specs = [...SPECS];
+    if (extraParallelism > 0) specs.push({ setting: "batch-api", tool: "sourcing-kit", uploadPath: "batch", parallelism: extraParallelism });
+    const timeoutMs = Number(process.env.BENCH_THROUGHPUT_TIMEOUT_S ?? 1200) * 1000;
+    const origin = await startBenchImageOrigin();
+    try {
+        ctx.log(`throughput: ${specs.length} runs of ${images} images at once`);
+        const rows = await Promise.all(specs.map((spec) => measure(spec, images, origin, timeoutMs, ctx)));
+        return { json: rows, rows: rows.map(tableRow) };
+    } finally {
+        await origin.close();
+    }
+}
+
+async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeoutMs: number, ctx: SectionContext): Promise<ThroughputRow> {
+    const tag = `${spec.setting}-${spec.tool}-p${spec.parallelism ?? 0}`;
+    const opts: EmulatorOptions = {
+        accountId: `acc-${tag}`,
+        tokens: [`token-${tag}`],
+        accountHash: `hash-${tag}`,
+        rateLimit: ACCOUNT_LIMIT,
+        batch: { requestsPerSecond: BATCH_REQUESTS_PER_SECOND },
+        faults: { latencyMs: UPLOAD_LATENCY_MS, routes: "writes" },
+    };
+    const row: ThroughputRow = {
+        setting: spec.setting,
+        tool: spec.tool,
+        images,
+        seconds: 0,
+        imagesPerSecond: 0,
+        limitShare: 0,
+        http429: 0,
+        failed: images,
+        duplicated: 0,
+        uploadPath: spec.uploadPath,
+        requests: 0,
+        peakWindowShare: 0,
+        ...(spec.parallelism ? { parallelism: spec.parallelism } : {}),
+    };
+    let emulator: Emulator | undefined;
+    try {
+        emulator = await startEmulator(opts);
+        const urls = Array.from({ length: images }, (_, i) => `${origin.baseUrl}/${tag}/photos/img-${i}.png`);
+        const started = process.hrtime.bigint();
+        const outcome = await withTimeout(runTool(spec, emulator, opts, urls), timeoutMs, tag);
+        row.seconds = round(Number(process.hrtime.bigint() - started) / 1e9, 1);
+        Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));
+        if (outcome.failed !== row.failed) ctx.log(`${tag}: the tool reports ${outcome.failed} failed, the emulator's store ${row.failed}`);
+        ctx.log(`${tag}: ${row.imagesPerSecond} images/s, share ${row.limitShare}, 429s ${row.http429}, failed ${row.failed}`);
+    } catch (err) {
+        row.error = errorMessage(err);
+        if (emulator) Object.assign(row, account(emulator, [], spec.uploadPath, row.seconds || 1), { failed: images });
+        ctx.log(`${tag}: error ${row.error}`);
+    } finally {
+        await emulator?.close();
+    }
+    return row;
+}
+
+function runTool(spec: RunSpec, emulator: Emulator, opts: EmulatorOptions, urls: string[]): Promise<ToolOutcome> {
+    const common = { apiBaseUrl: emulator.baseUrl, accountId: emulator.accountId, apiToken: opts.tokens![0], urls };
+    switch (spec.tool) {
+        case "seed-script":
+            return runSeedScript({ ...common, batchBaseUrl: spec.uploadPath === "batch" ? emulator.batchBaseUrl : undefined });
+        case "sdk-plimit":
+            return runSdkPLimit(common);
+        case "sourcing-kit":
+            return runSourcingKit({
+                ...common,
+                useBatchApi: spec.uploadPath === "batch",
+                rateLimit: SOURCING_KIT_BUDGET,
+                parallelism: spec.parallelism ?? ENGINE_PARALLELISM,
+                idPrefix: `bench/${spec.setting}`,
+            });
+    }
+}
+
+/**
+ * The emulator's view of a run. failed = desired source URLs not stored; duplicated = images stored beyond one per
+ * desired source URL (an upload that landed twice, under whatever id) plus images under an unexpected source.
+ */
+function account(emulator: Emulator, urls: string[], uploadPath: "account" | "batch", seconds: number): Partial<ThroughputRow> {
+    const desired = new Set(urls);
+    const stored = new Map<string, number>();
+    let stray = 0;
+    for (const image of emulator.images.values()) {
+        if (image.sourceUrl && desired.has(image.sourceUrl)) stored.set(image.sourceUrl, (stored.get(image.sourceUrl) ?? 0) + 1);
+        else stray++;
+    }
+    let extra = stray;
+    for (const n of stored.values()) extra += n - 1;
+    const c = emulator.counters;
+    let accepted = 0;
+    for (const [label, n] of Object.entries(c.byRoute)) {
+        const onBatch = label.startsWith("batch ");
+        if ((uploadPath === "batch") === onBatch && !label.endsWith(" 429")) accepted += n;
+    }
+    const limitPerSecond = uploadPath === "batch" ? BATCH_REQUESTS_PER_SECOND : ACCOUNT_LIMIT.requests / ACCOUNT_LIMIT.windowSeconds;
+    return {
+        imagesPerSecond: round(stored.size / seconds, 2),
+        limitShare: round(accepted / seconds / limitPerSecond, 3),
+        http429: c.http429,
+        failed: urls.length ? urls.length - stored.size : undefined,
+        duplicated: extra,
+        requests: c.requests,
+        peakWindowShare: round(c.maxRequestsInWindow / ACCOUNT_LIMIT.requests, 3),
+    };
+}
+
+function tableRow(r: ThroughputRow): TableRow {
+    const p = r.parallelism ? ` (parallel ${r.parallelism})` : "";
+    const via = r.setting === "batch-api" && r.uploadPath === "account" ? " via account API" : "";
+    const caseName = `${r.setting} / ${r.tool}${p}${via}`;
+    const figures =
+        `${r.imagesPerSecond} img/s, ${Math.round(r.limitShare * 100)}% of ${r.uploadPath === "batch" ? "200/s" : "120/30s"}, ` +
+        `${r.http429}x429, ${r.failed} failed, ${r.duplicated} dup (${r.images} in ${r.seconds} s)`;
+    if (r.error) return { section: "throughput", caseName, result: `error: ${r.error}; ${figures}`, target: "-", met: "error" };
+    if (r.tool !== "sourcing-kit") return { section: "throughput", caseName, result: figures, target: "reported beside sourcing-kit", met: "n/a" };
+    const zero429 = r.setting === "account-limit" ? r.http429 === 0 : true;
+    const met = r.limitShare >= 0.9 && zero429 && r.failed === 0 && r.duplicated === 0;
+    const target = r.setting === "account-limit" ? ">=90% of limit, 0x429, 0 failed/dup" : ">=90% of limit, 0 failed/dup";
+    return { section: "throughput", caseName, result: figures, target, met: met ? "yes" : "no" };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s (BENCH_THROUGHPUT_TIMEOUT_S)`)), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
