@@ -9,6 +9,7 @@ import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
 import { deleteImage, uploadFromUrl, ImagesApiConfig, ImagesApiError } from "./images-api";
 
 // ---------------------------------------------------------------- Types
+// (Only functions and the default handler may be exported: workerd treats every export as an entrypoint.)
 
 export interface Env {
     DB: D1Database;
@@ -31,7 +32,7 @@ export interface Env {
     ACCOUNT_ID?: string;
 }
 
-export const DEFAULT_WEBHOOK_PATH = "/_sourcing-kit/webhook";
+const DEFAULT_WEBHOOK_PATH = "/_sourcing-kit/webhook";
 const DEFAULT_IMAGES_API_BASE = "https://api.cloudflare.com/client/v4";
 const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
 

@@ -1,0 +1,75 @@
+// Shared fixtures for the redirect tests: the bundled Worker in workerd (miniflare) on one real D1 database with
+// the stack's schema, and small loopback servers standing in for the old origin and an image source.
+import * as http from "http";
+import { AddressInfo } from "net";
+import { Miniflare } from "miniflare";
+import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
+import { schemaStatements } from "../../components/redirect/schema";
+import { D1BindingLike } from "../emulator/d1-miniflare";
+
+/** The D1 database id the bindings share (stands in for the D1Database UUID). */
+export const DATABASE_ID = "0f1e2d3c-redirect-test";
+
+export interface WorkerSetup { name: string; bindings: Record<string, string> }
+
+export interface RedirectWorkers {
+    mf: Miniflare;
+    db: D1BindingLike & { prepare(sql: string): { bind(...v: unknown[]): { run(): Promise<unknown>; first<T>(col?: string): Promise<T | null> } } };
+    fetch(worker: string, url: string, init?: RequestInit): Promise<Response>;
+    dispose(): Promise<void>;
+}
+
+/** One Miniflare running each setup as a Worker built from the real bundle, all bound to one D1 database. */
+export async function startRedirectWorkers(setups: WorkerSetup[]): Promise<RedirectWorkers> {
+    const script = bundleWorker();
+    const mf = new Miniflare({
+        cf: false,
+        workers: setups.map((setup) => ({
+            name: setup.name,
+            modules: [{ type: "ESModule" as const, path: WORKER_MAIN_MODULE, contents: script }],
+            compatibilityDate: "2025-01-01",
+            bindings: setup.bindings,
+            d1Databases: { DB: DATABASE_ID },
+        })),
+    });
+    await mf.ready;
+    const db = (await mf.getD1Database("DB", setups[0].name)) as unknown as RedirectWorkers["db"];
+    await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    return {
+        mf,
+        db,
+        async fetch(worker, url, init) {
+            const target = await mf.getWorker(worker);
+            return (await target.fetch(url, { redirect: "manual", ...(init as object) })) as unknown as Response;
+        },
+        dispose: () => mf.dispose(),
+    };
+}
+
+export interface RecordingServer { url: string; requests: { method: string; url: string; body: string }[]; close(): Promise<void> }
+
+/** A loopback HTTP server that records requests and answers with `respond`. */
+export async function startServer(respond: (req: http.IncomingMessage, body: string) => { status?: number; type?: string; body: string | Buffer }): Promise<RecordingServer> {
+    const requests: RecordingServer["requests"] = [];
+    const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+            const body = Buffer.concat(chunks).toString("utf8");
+            requests.push({ method: req.method ?? "", url: req.url ?? "", body });
+            const answer = respond(req, body);
+            res.writeHead(answer.status ?? 200, { "content-type": answer.type ?? "text/plain" });
+            res.end(answer.body);
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        requests,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+}
+
+/** A valid 1x1 PNG. */
+export const PNG_1X1 = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");

@@ -1,0 +1,244 @@
+import { strict as assert } from "assert";
+import { createHmac } from "crypto";
+import * as path from "path";
+import * as ts from "typescript";
+import { startEmulator, Emulator } from "../emulator";
+import { upsertStatements } from "../../components/redirect/rows";
+import { bundleWorker } from "../../components/redirect/bundle";
+import { PNG_1X1, RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
+
+const SECRET = "whsec-test-0123456789";
+const HOST = "http://old-cdn.test";
+const SHOE = "https://imagedelivery.net/hash-test/products/shoe/public";
+
+function signed(body: string, timestamp = Math.floor(Date.now() / 1000), secret = SECRET): RequestInit {
+    const signature = createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex");
+    return {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/json", "x-sourcing-kit-timestamp": String(timestamp), "x-sourcing-kit-signature": `sha256=${signature}` },
+    };
+}
+
+describe("redirect Worker in workerd", function () {
+    let workers: RedirectWorkers;
+    let origin: RecordingServer;
+    let source: RecordingServer;
+    let emulator: Emulator;
+
+    const rowCount = async (): Promise<number> =>
+        (await workers.db.prepare("SELECT count(*) AS n FROM redirects").bind().first<number>("n"))!;
+    const locationOf = async (key: string): Promise<string | null> =>
+        workers.db.prepare("SELECT location FROM redirects WHERE path = ?1").bind(key).first<string>("location");
+
+    before(async () => {
+        origin = await startServer((req) => ({ status: 200, body: `origin ${req.method} ${req.url}` }));
+        source = await startServer(() => ({ type: "image/png", body: PNG_1X1 }));
+        emulator = await startEmulator();
+        workers = await startRedirectWorkers([
+            {
+                name: "edge",
+                bindings: {
+                    FALLBACK: "origin", ORIGIN_URL: `${origin.url}/legacy`, FLEXIBLE_VARIANTS: "true",
+                    WEBHOOK_SECRET: SECRET, IMAGES_API_BASE: emulator.baseUrl, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emulator.accountId,
+                },
+            },
+            { name: "strict", bindings: { FALLBACK: "404" } },
+        ]);
+        const rows = {
+            "/products/shoe.jpg": SHOE,
+            "/Gallery/My%20Photo%20(1).JPG": "https://imagedelivery.net/hash-test/gallery/my-photo-1/public",
+            "/caf%C3%A9/cr%C3%A8me.png": "https://imagedelivery.net/hash-test/cafe/creme/public",
+            "/hot.jpg": "https://imagedelivery.net/hash-test/hot/public",
+        };
+        await workers.db.batch(upsertStatements("test-shard", rows).map((s) => workers.db.prepare(s.sql).bind(...s.params)));
+    });
+
+    after(async () => {
+        await workers?.dispose();
+        await Promise.all([origin?.close(), source?.close(), emulator?.close()]);
+    });
+
+    describe("lookups", () => {
+        it("answers GET of a mapped path with a cacheable 301 to the delivery URL, looked up in D1", async () => {
+            const res = await workers.fetch("strict", `${HOST}/products/shoe.jpg`);
+            assert.equal(res.status, 301);
+            assert.equal(res.headers.get("location"), SHOE);
+            assert.match(res.headers.get("cache-control") ?? "", /^public, max-age=\d+$/);
+            assert.equal(res.headers.get("x-redirect-source"), "d1");
+        });
+
+        it("answers HEAD the same way", async () => {
+            const res = await workers.fetch("strict", `${HOST}/Gallery/My%20Photo%20(1).JPG`, { method: "HEAD" });
+            assert.equal(res.status, 301);
+            assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/gallery/my-photo-1/public");
+        });
+
+        it("serves a hot path from the edge cache, without D1 (the row can be gone)", async () => {
+            const first = await workers.fetch("strict", `${HOST}/hot.jpg`);
+            assert.equal(first.headers.get("x-redirect-source"), "d1");
+            await workers.db.prepare("DELETE FROM redirects WHERE path = ?1").bind("/hot.jpg").run();
+            const second = await workers.fetch("strict", `${HOST}/hot.jpg`);
+            assert.equal(second.status, 301);
+            assert.equal(second.headers.get("x-redirect-source"), "cache");
+            assert.equal(second.headers.get("location"), "https://imagedelivery.net/hash-test/hot/public");
+        });
+
+        it("matches differently spelled requests of one path (encoding, duplicate and trailing slashes)", async () => {
+            for (const spelling of ["//Gallery//My%20Photo%20%281%29.JPG/", "/Gallery/My Photo (1).JPG", "/%47allery/My%20Photo%20(1).JPG"]) {
+                const res = await workers.fetch("strict", `${HOST}${spelling}`);
+                assert.equal(res.status, 301, spelling);
+                assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/gallery/my-photo-1/public", spelling);
+            }
+        });
+
+        it("matches non-ASCII paths however their escapes are cased", async () => {
+            for (const spelling of ["/café/crème.png", "/caf%c3%a9/cr%C3%A8me.png"]) {
+                const res = await workers.fetch("strict", `${HOST}${spelling}`);
+                assert.equal(res.status, 301, spelling);
+                assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/cafe/creme/public");
+            }
+        });
+
+        it("does not treat the path as case-insensitive", async () => {
+            const res = await workers.fetch("strict", `${HOST}/PRODUCTS/SHOE.JPG`);
+            assert.equal(res.status, 404);
+        });
+
+        it("carries imgix resize queries over to a flexible variant when enabled, and drops them otherwise", async () => {
+            const edge = await workers.fetch("edge", `${HOST}/products/shoe.jpg?w=400&h=300&q=75&fm=webp&fit=crop&s=abc`);
+            assert.equal(edge.headers.get("location"), "https://imagedelivery.net/hash-test/products/shoe/w=400,h=300,fit=cover,quality=75,format=webp");
+            const strict = await workers.fetch("strict", `${HOST}/products/shoe.jpg?w=400&fm=webp`);
+            assert.equal(strict.headers.get("location"), SHOE);
+        });
+    });
+
+    describe("unmapped paths and other methods", () => {
+        it("passes unmapped paths through to the old origin (path prefix and query kept)", async () => {
+            const res = await workers.fetch("edge", `${HOST}/not/migrated.jpg?v=2`);
+            assert.equal(res.status, 200);
+            assert.equal(await res.text(), "origin GET /legacy/not/migrated.jpg?v=2");
+            assert.equal(res.headers.get("x-redirect-source"), "d1");
+        });
+
+        it("answers 404 for unmapped paths with fallback 404", async () => {
+            const res = await workers.fetch("strict", `${HOST}/not/migrated.jpg`);
+            assert.equal(res.status, 404);
+        });
+
+        it("never redirects other methods: 405 without an origin, passthrough with one", async () => {
+            const strict = await workers.fetch("strict", `${HOST}/products/shoe.jpg`, { method: "POST", body: "x" });
+            assert.equal(strict.status, 405);
+            assert.equal(strict.headers.get("allow"), "GET, HEAD");
+            const before = origin.requests.length;
+            const edge = await workers.fetch("edge", `${HOST}/products/shoe.jpg`, { method: "PUT", body: "payload" });
+            assert.equal(edge.status, 200);
+            assert.deepEqual(origin.requests.slice(before), [{ method: "PUT", url: "/legacy/products/shoe.jpg", body: "payload" }]);
+        });
+
+        it("treats SQL-injection-shaped paths as plain keys", async () => {
+            const rowsBefore = await rowCount();
+            for (const attack of ["/x.jpg' OR '1'='1", "/a.jpg;DROP TABLE redirects;--", "/%27%20OR%201=1--", '/"; DELETE FROM redirects; --']) {
+                const res = await workers.fetch("strict", `${HOST}${attack}`);
+                assert.equal(res.status, 404, attack);
+            }
+            assert.equal(await rowCount(), rowsBefore);
+        });
+    });
+
+    describe("webhooks", () => {
+        const WEBHOOK = `${HOST}/_sourcing-kit/webhook`;
+        const updated = JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: "", oldPath: "/old/Shoe Alias.jpg/" });
+        let updatedBody: string;
+        let updatedInit: RequestInit;
+
+        before(() => {
+            updatedBody = updated.replace('"sourceUrl":""', `"sourceUrl":"${source.url}/shoe-v2.png"`);
+            updatedInit = signed(updatedBody);
+        });
+
+        it("image.updated re-imports into the same custom ID and points the old path at it", async () => {
+            emulator.resetCounters();
+            const res = await workers.fetch("edge", WEBHOOK, updatedInit);
+            assert.equal(res.status, 200, await res.clone().text());
+            const body = (await res.json()) as { paths: string[] };
+            assert.deepEqual(body.paths.sort(), ["/old/Shoe%20Alias.jpg", "/products/shoe.jpg"]);
+            assert.equal(emulator.counters.uploads, 1);
+            assert.equal(emulator.images.get("products/shoe")?.sourceUrl, `${source.url}/shoe-v2.png`);
+            assert.deepEqual(source.requests.map((r) => r.url), ["/shoe-v2.png"]);
+            assert.equal(await locationOf("/old/Shoe%20Alias.jpg"), SHOE);
+            const redirect = await workers.fetch("edge", `${HOST}/old/Shoe%20Alias.jpg`);
+            assert.equal(redirect.status, 301);
+            assert.equal(redirect.headers.get("location"), SHOE);
+        });
+
+        it("rejects a replayed delivery with 401 and changes nothing", async () => {
+            emulator.resetCounters();
+            const res = await workers.fetch("edge", WEBHOOK, updatedInit);
+            assert.equal(res.status, 401);
+            assert.match(await res.text(), /replayed/);
+            assert.equal(emulator.counters.requests, 0);
+        });
+
+        it("rejects a bad signature with 401 and changes nothing", async () => {
+            emulator.resetCounters();
+            const body = JSON.stringify({ type: "image.deleted", imageId: "products/shoe" });
+            for (const init of [signed(body, undefined, "wrong-secret"), { ...signed(body), body: body.replace("shoe", "boot") },
+                { method: "POST", body, headers: { "x-sourcing-kit-timestamp": String(Math.floor(Date.now() / 1000)) } }]) {
+                const res = await workers.fetch("edge", WEBHOOK, init);
+                assert.equal(res.status, 401);
+            }
+            assert.equal(emulator.counters.requests, 0);
+            assert.ok(emulator.images.has("products/shoe"));
+            assert.equal(await locationOf("/products/shoe.jpg"), SHOE);
+        });
+
+        it("rejects a correctly signed but stale delivery (over 5 minutes old) with 401", async () => {
+            emulator.resetCounters();
+            const body = JSON.stringify({ type: "image.deleted", imageId: "products/shoe" });
+            const res = await workers.fetch("edge", WEBHOOK, signed(body, Math.floor(Date.now() / 1000) - 600));
+            assert.equal(res.status, 401);
+            assert.match(await res.text(), /5-minute window/);
+            assert.equal(emulator.counters.requests, 0);
+        });
+
+        it("answers 400 for a signed body that is not an event", async () => {
+            const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.renamed", imageId: "x" })));
+            assert.equal(res.status, 400);
+        });
+
+        it("image.deleted deletes the image and its rows, and the old paths stop redirecting at once", async () => {
+            const warm = await workers.fetch("edge", `${HOST}/products/shoe.jpg`);
+            assert.equal(warm.status, 301);
+            const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.deleted", imageId: "products/shoe" })));
+            assert.equal(res.status, 200);
+            assert.ok(!emulator.images.has("products/shoe"));
+            assert.equal(await locationOf("/products/shoe.jpg"), null);
+            assert.equal(await locationOf("/old/Shoe%20Alias.jpg"), null);
+            const strict = await workers.fetch("edge", `${HOST}/products/shoe.jpg`);
+            assert.equal(strict.status, 200, "passed through to the origin instead of a stale cached 301");
+            assert.equal(strict.headers.get("x-redirect-source"), "d1");
+        });
+
+        it("answers 405 to other methods on the webhook path", async () => {
+            const res = await workers.fetch("edge", WEBHOOK);
+            assert.equal(res.status, 405);
+        });
+    });
+
+    describe("source", () => {
+        it("bundles into one module with no Node built-ins", () => {
+            const script = bundleWorker();
+            assert.match(script, /export \{[\s\S]*as default/);
+            assert.doesNotMatch(script, /require\(|from "node:|from "crypto"/);
+        });
+
+        it("type-checks against @cloudflare/workers-types", () => {
+            const configPath = path.join(__dirname, "../../components/redirect/worker/tsconfig.json");
+            const config = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;
+            const program = ts.createProgram(config.fileNames, config.options);
+            const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+            assert.deepEqual(diagnostics, []);
+        });
+    });
+});
