@@ -1,0 +1,311 @@
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { defaultSetName, loadStackConfig, parseStackConfig, type RawStackConfig } from "../../config";
+
+const NOW = new Date("2026-11-28T12:00:00Z");
+const S3_DEV = { kind: "s3", bucket: "acme-media-dev", prefix: "products/", region: "eu-west-1", access: "private" };
+
+/** A valid stack: every case below changes one thing (or several) and names the problems it expects. */
+function stack(values: Record<string, string | undefined>, opts: { secret?: string[]; env?: Record<string, string> } = {}): RawStackConfig {
+    const base: Record<string, string | undefined> = {
+        "cloudflare:apiToken": "bootstrap-token-value",
+        "sourcing-kit:accountId": "9a7806061c88ada191ed06f989cc3dac",
+        "sourcing-kit:accountHash": "Vi7wi5KSItxGFsWRG2Us6Q",
+        "sourcing-kit:sources": JSON.stringify([S3_DEV]),
+    };
+    const merged = { ...base, ...values };
+    const defined = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    return {
+        values: defined,
+        secretKeys: new Set(opts.secret ?? ["cloudflare:apiToken", "sourcing-kit:cloudinaryApiSecret", "sourcing-kit:webhookSecret"]),
+        env: opts.env ?? {},
+        now: NOW,
+    };
+}
+
+const json = (value: unknown): string => JSON.stringify(value);
+const REDIRECTS = { zoneId: "3f2a9c0d8b7e6f5a4b3c2d1e0f9a8b7c", routePattern: "dev.acme-shop.example/media/*", originUrl: "https://origin.acme-shop.example" };
+
+function problemsOf(raw: RawStackConfig): string[] {
+    const result = parseStackConfig(raw);
+    assert.strictEqual(result.ok, false, "expected the config to be rejected");
+    return (result as { problems: string[] }).problems;
+}
+
+describe("stack config: the bad-config table (every problem at once, by config path)", () => {
+    const table: { name: string; raw: RawStackConfig; problems: string[] }[] = [
+        {
+            name: "a source without its required field",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "urls", urls: ["https://cdn.example.com/a.jpg"] }, { kind: "s3" }]) }),
+            problems: ["sourcing-kit:sources[1].bucket: required"],
+        },
+        {
+            name: "an unknown source kind",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "ftp", host: "files.example.com" }]) }),
+            problems: ['sourcing-kit:sources[0].kind: must be one of urls, manifest, s3, cloudinary, imgix, local (got "ftp")'],
+        },
+        {
+            name: "a source without a kind",
+            raw: stack({ "sourcing-kit:sources": json([{ bucket: "acme" }]) }),
+            problems: ["sourcing-kit:sources[0].kind: required (one of urls, manifest, s3, cloudinary, imgix, local)"],
+        },
+        {
+            name: "a misspelt source key",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "s3", bucket: "acme", regoin: "eu-west-1" }]) }),
+            problems: ["sourcing-kit:sources[0].regoin: unknown key"],
+        },
+        {
+            name: "a Cloudinary secret written into sources, in plain text",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "cloudinary", cloudName: "acme", apiKey: "1234", apiSecret: "shh" }]), "sourcing-kit:cloudinaryApiSecret": "from-config" }),
+            problems: ["sourcing-kit:sources[0].apiSecret: do not put secrets in sources (they would sit in Pulumi.<stack>.yaml in plain text); run pulumi config set --secret sourcing-kit:cloudinaryApiSecret <secret>, or set CLOUDINARY_API_SECRET"],
+        },
+        {
+            name: "a Cloudinary source with no secret anywhere",
+            raw: stack({ "sourcing-kit:sources": json([S3_DEV, { kind: "cloudinary", cloudName: "acme", apiKey: "1234" }]) }),
+            problems: ["sourcing-kit:cloudinaryApiSecret: required by sourcing-kit:sources[1] (kind cloudinary); run pulumi config set --secret sourcing-kit:cloudinaryApiSecret <secret>, or set CLOUDINARY_API_SECRET"],
+        },
+        {
+            name: "no account ID and no account hash",
+            raw: stack({ "sourcing-kit:accountId": undefined, "sourcing-kit:accountHash": undefined }),
+            problems: [
+                "sourcing-kit:accountId: required (dashboard > Account home > Account ID); run pulumi config set sourcing-kit:accountId <id>",
+                "sourcing-kit:accountHash: required (Images > Overview > Developer resources > Account hash); run pulumi config set sourcing-kit:accountHash <hash>",
+            ],
+        },
+        {
+            name: "an account ID that is not one (real API)",
+            raw: stack({ "sourcing-kit:accountId": "acme-prod" }),
+            problems: ['sourcing-kit:accountId: must be the 32-character hex account ID (dashboard > Account home > Account ID), got "acme-prod"'],
+        },
+        {
+            name: "no sources at all",
+            raw: stack({ "sourcing-kit:sources": undefined }),
+            problems: ["sourcing-kit:sources: required (a list of sources, e.g. - kind: s3 with bucket: my-bucket; see the README's configuration reference)"],
+        },
+        {
+            name: "an empty source list",
+            raw: stack({ "sourcing-kit:sources": "[]" }),
+            problems: ["sourcing-kit:sources: must list at least one source"],
+        },
+        {
+            name: "the bootstrap token in plain text",
+            raw: stack({}, { secret: [] }),
+            problems: ["cloudflare:apiToken: must be stored as a secret; run pulumi config set --secret cloudflare:apiToken <value> (or set CLOUDFLARE_API_TOKEN instead)"],
+        },
+        {
+            name: "no bootstrap token in config or environment",
+            raw: stack({ "cloudflare:apiToken": undefined }),
+            problems: ["cloudflare:apiToken: required; run pulumi config set --secret cloudflare:apiToken <token>, or set CLOUDFLARE_API_TOKEN"],
+        },
+        {
+            name: "bad scalar values: onConflict, sample, scopedToken",
+            raw: stack({ "sourcing-kit:onConflict": "skip", "sourcing-kit:sample": "0", "sourcing-kit:scopedToken": "yes" }),
+            problems: [
+                'sourcing-kit:scopedToken: must be true or false (got "yes")',
+                'sourcing-kit:sample: must be a whole number of at least 1 (got "0")',
+                'sourcing-kit:onConflict: must be one of adopt, overwrite, fail (got "skip")',
+            ],
+        },
+        {
+            name: "a misspelt top-level key",
+            raw: stack({ "sourcing-kit:sampel": "10" }),
+            problems: ["sourcing-kit:sampel: unknown key (did you mean sourcing-kit:sample?)"],
+        },
+        {
+            name: "redirects with both a route and a custom domain, and no origin for the fallback",
+            raw: stack({ "sourcing-kit:redirects": json({ zoneId: REDIRECTS.zoneId, routePattern: REDIRECTS.routePattern, customDomain: "img.acme-shop.example" }) }),
+            problems: [
+                "sourcing-kit:redirects: set exactly one of routePattern (a route on a proxied hostname in front of the old origin) or customDomain (the Worker becomes the hostname's origin)",
+                'sourcing-kit:redirects.originUrl: required when fallback is "origin" (unmapped paths are fetched from it); or set fallback: "404"',
+            ],
+        },
+        {
+            name: "redirects with a bad zone, a bad fallback and the webhook secret inline",
+            raw: stack({ "sourcing-kit:redirects": json({ ...REDIRECTS, zoneId: "acme.example", fallback: "410", webhookSecret: "shh" }) }),
+            problems: [
+                "sourcing-kit:redirects.webhookSecret: do not put secrets in redirects; run pulumi config set --secret sourcing-kit:webhookSecret <secret>",
+                "sourcing-kit:redirects.zoneId: must be the zone's 32-character hex ID (dashboard > the zone > Overview > Zone ID)",
+                'sourcing-kit:redirects.fallback: must be "origin" (unmapped paths go to the old origin) or "404"',
+            ],
+        },
+        {
+            name: "token options that cannot work",
+            raw: stack({ "sourcing-kit:tokenExpiresOn": "2025-01-01T00:00:00Z", "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "10.0.0.0/33", "office"]) }),
+            problems: [
+                "sourcing-kit:tokenExpiresOn: 2025-01-01T00:00:00Z is in the past; the token would be dead on arrival",
+                'sourcing-kit:tokenAllowedIps[1]: must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24 (got "10.0.0.0/33")',
+                'sourcing-kit:tokenAllowedIps[2]: must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24 (got "office")',
+            ],
+        },
+        {
+            name: "the emulator's base URL with a scoped token and redirects",
+            raw: stack({ "sourcing-kit:apiBaseUrl": "http://127.0.0.1:8787/client/v4", "sourcing-kit:accountId": "local-account", "sourcing-kit:redirects": json(REDIRECTS) }),
+            problems: [
+                "sourcing-kit:scopedToken: set it to false with a custom sourcing-kit:apiBaseUrl: tokens are created on the real Cloudflare API (the emulator has none)",
+                "sourcing-kit:redirects: not available with a custom sourcing-kit:apiBaseUrl: D1 and the Worker are created on the real Cloudflare API; remove one of the two",
+            ],
+        },
+        {
+            name: "two sources that would get the same resource name",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "urls", urls: ["https://a.example/1.jpg"] }, { kind: "urls", urls: ["https://b.example/2.jpg"] }]) }),
+            problems: ['sourcing-kit:sources[1].name: "urls" is also the name of sourcing-kit:sources[0]; give each source a distinct name'],
+        },
+        {
+            name: "a bad per-source option and a bad rate limit",
+            raw: stack({
+                "sourcing-kit:sources": json([{ ...S3_DEV, name: "Product Photos", onConflict: "replace" }]),
+                "sourcing-kit:rateLimit": json({ requests: 0, windowSeconds: 300 }),
+            }),
+            problems: [
+                "sourcing-kit:rateLimit.requests: must be greater than 0",
+                "sourcing-kit:sources[0].name: must be 1-63 lowercase letters, digits or '-', starting with a letter or digit (it names the resources)",
+                'sourcing-kit:sources[0].onConflict: must be one of adopt, overwrite, fail (got "replace")',
+            ],
+        },
+        {
+            name: "options that would silently do nothing",
+            raw: stack({ "sourcing-kit:scopedToken": "false", "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z", "sourcing-kit:webhookSecret": "whsec" }),
+            problems: [
+                "sourcing-kit:tokenExpiresOn: has no effect with sourcing-kit:scopedToken false; remove it",
+                "sourcing-kit:webhookSecret: has no effect without sourcing-kit:redirects (webhooks are served by the redirect Worker); remove it or configure redirects",
+            ],
+        },
+        {
+            name: "a source field with the wrong type, and a refinement from the source schema",
+            raw: stack({ "sourcing-kit:sources": json([{ kind: "s3", bucket: "s3://acme/photos", forcePathStyle: "yes" }]) }),
+            problems: [
+                "sourcing-kit:sources[0].bucket: bucket is a bucket name, without s3:// or slashes (put the folder in prefix)",
+                'sourcing-kit:sources[0].forcePathStyle: must be a boolean (got "yes")',
+            ],
+        },
+    ];
+
+    for (const { name, raw, problems } of table) {
+        it(`rejects ${name}`, () => {
+            assert.deepStrictEqual(problemsOf(raw), problems);
+        });
+    }
+
+    it("reports the problems of every key in one pass, not just the first", () => {
+        const problems = problemsOf(stack({
+            "cloudflare:apiToken": undefined,
+            "sourcing-kit:accountId": undefined,
+            "sourcing-kit:onConflict": "skip",
+            "sourcing-kit:sources": json([{ kind: "s3" }, { kind: "local" }]),
+        }));
+        assert.deepStrictEqual(problems, [
+            "cloudflare:apiToken: required; run pulumi config set --secret cloudflare:apiToken <token>, or set CLOUDFLARE_API_TOKEN",
+            "sourcing-kit:accountId: required (dashboard > Account home > Account ID); run pulumi config set sourcing-kit:accountId <id>",
+            'sourcing-kit:onConflict: must be one of adopt, overwrite, fail (got "skip")',
+            "sourcing-kit:sources[0].bucket: required",
+            "sourcing-kit:sources[1].dir: required",
+        ]);
+    });
+});
+
+describe("stack config: valid stacks", () => {
+    it("applies the documented defaults", () => {
+        const result = parseStackConfig(stack({}));
+        assert.ok(result.ok);
+        const c = result.config;
+        assert.strictEqual(c.apiBaseUrl, undefined);
+        assert.strictEqual(c.scopedToken, true);
+        assert.strictEqual(c.useBatchApi, false);
+        assert.strictEqual(c.onConflict, "adopt");
+        assert.strictEqual(c.retainOnDelete, false);
+        assert.strictEqual(c.exportMapping, false);
+        assert.deepStrictEqual(c.rateLimit, { requests: 1100, windowSeconds: 300 });
+        assert.strictEqual(c.redirects, undefined);
+        assert.strictEqual(c.bootstrapTokenInConfig, true);
+        assert.deepStrictEqual(c.sources.map((s) => [s.name, s.configPath, s.onConflict]), [["s3-acme-media-dev-products", "sourcing-kit:sources[0]", "adopt"]]);
+    });
+
+    it("lets each source override the stack-wide sample and onConflict", () => {
+        const result = parseStackConfig(stack({
+            "sourcing-kit:sample": "25",
+            "sourcing-kit:onConflict": "fail",
+            "sourcing-kit:sources": json([S3_DEV, { kind: "local", dir: "./photos", name: "photos", sample: 3, onConflict: "overwrite", idPrefix: "legacy" }]),
+        }));
+        assert.ok(result.ok);
+        assert.deepStrictEqual(result.config.sources.map((s) => [s.name, s.sample, s.onConflict, s.idPrefix]), [
+            ["s3-acme-media-dev-products", 25, "fail", undefined],
+            ["photos", 3, "overwrite", "legacy"],
+        ]);
+    });
+
+    it("takes the bootstrap token and the Cloudinary secret from the standard environment variables", () => {
+        const result = parseStackConfig(stack(
+            { "cloudflare:apiToken": undefined, "sourcing-kit:sources": json([{ kind: "cloudinary", cloudName: "acme", apiKey: "1234" }]) },
+            { env: { CLOUDFLARE_API_TOKEN: "env-token", CLOUDINARY_API_SECRET: "env-secret" } },
+        ));
+        assert.ok(result.ok);
+        assert.strictEqual(result.config.bootstrapTokenInConfig, false);
+        assert.deepStrictEqual(result.config.sources[0]!.source, { kind: "cloudinary", cloudName: "acme", apiKey: "1234", apiSecret: "env-secret" });
+    });
+
+    it("accepts the emulator setup: a custom base URL, any account ID, no scoped token", () => {
+        const result = parseStackConfig(stack({
+            "cloudflare:apiToken": undefined,
+            "sourcing-kit:apiBaseUrl": "http://127.0.0.1:8787/client/v4/",
+            "sourcing-kit:accountId": "local-account",
+            "sourcing-kit:accountHash": "local-hash",
+            "sourcing-kit:scopedToken": "false",
+            "sourcing-kit:sources": json([{ kind: "local", dir: "examples/images" }]),
+        }, { env: { CLOUDFLARE_API_TOKEN: "local-token" } }));
+        assert.ok(result.ok);
+        assert.strictEqual(result.config.apiBaseUrl, "http://127.0.0.1:8787/client/v4");
+        assert.strictEqual(result.config.sources[0]!.name, "local-images");
+    });
+
+    it("accepts redirects with a custom domain and a 404 fallback, and a webhook secret", () => {
+        const result = parseStackConfig(stack({
+            "sourcing-kit:redirects": json({ zoneId: REDIRECTS.zoneId, customDomain: "img.acme-shop.example", fallback: "404" }),
+            "sourcing-kit:webhookSecret": "whsec",
+            "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "2001:db8::/32"]),
+            "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z",
+        }));
+        assert.ok(result.ok);
+        assert.deepStrictEqual(result.config.redirects, { zoneId: REDIRECTS.zoneId, customDomain: "img.acme-shop.example", fallback: "404" });
+        assert.strictEqual(result.config.webhookSecret, "whsec");
+        assert.deepStrictEqual(result.config.tokenAllowedIps, ["203.0.113.0/24", "2001:db8::/32"]);
+    });
+});
+
+describe("stack config: default image-set names", () => {
+    const cases: [Record<string, unknown> & { kind: string }, string][] = [
+        [{ kind: "s3", bucket: "Acme_Media", prefix: "products/shoes/" }, "s3-acme-media-products-shoes"],
+        [{ kind: "cloudinary", cloudName: "acme" }, "cloudinary-acme"],
+        [{ kind: "imgix", domain: "acme.imgix.net" }, "imgix-acme-imgix-net"],
+        [{ kind: "local", dir: "/srv/www/uploads" }, "local-uploads"],
+        [{ kind: "manifest", path: "exports/legacy-cdn.csv" }, "manifest-legacy-cdn"],
+        [{ kind: "urls", urls: [] }, "urls"],
+    ];
+    for (const [source, name] of cases) {
+        it(`names the ${source.kind} source ${name}, from what it points at rather than its position`, () => {
+            assert.strictEqual(defaultSetName(source), name);
+        });
+    }
+});
+
+describe("stack config: loading from the Pulumi runtime", () => {
+    it("stops the program with a RunError listing every problem, and never echoes a secret", async () => {
+        await pulumi.runtime.setMocks({ newResource: () => ({ id: undefined, state: {} }), call: () => ({}) }, "sourcing-kit", "badstack", true);
+        pulumi.runtime.setAllConfig({
+            "cloudflare:apiToken": "super-secret-bootstrap",
+            "sourcing-kit:accountHash": "Vi7wi5KSItxGFsWRG2Us6Q",
+            "sourcing-kit:sources": json([{ kind: "s3" }]),
+        }, ["cloudflare:apiToken"]);
+        assert.throws(() => loadStackConfig({}, NOW), (err: unknown) => {
+            assert.ok(pulumi.RunError.isInstance(err));
+            const message = (err as Error).message;
+            assert.strictEqual(message, [
+                "the stack configuration has 2 problems:",
+                "  - sourcing-kit:accountId: required (dashboard > Account home > Account ID); run pulumi config set sourcing-kit:accountId <id>",
+                "  - sourcing-kit:sources[0].bucket: required",
+                "fix them with pulumi config set (add --secret for secrets, --path for nested keys) or in Pulumi.badstack.yaml",
+            ].join("\n"));
+            assert.ok(!message.includes("super-secret-bootstrap"));
+            return true;
+        });
+    });
+});
