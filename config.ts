@@ -87,6 +87,9 @@ const SECRET_KEYS: Record<string, { env?: string }> = {
     "cloudflare:apiToken": { env: "CLOUDFLARE_API_TOKEN" },
     [key("cloudinaryApiSecret")]: { env: "CLOUDINARY_API_SECRET" },
     [key("webhookSecret")]: {},
+    // Read by the image provider to presign private S3 objects (provider/provider-config.ts).
+    "aws:secretKey": { env: "AWS_SECRET_ACCESS_KEY" },
+    "aws:token": { env: "AWS_SESSION_TOKEN" },
 };
 
 const OnConflictSchema = z.enum(["adopt", "overwrite", "fail"]);
@@ -376,6 +379,8 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     }
     const cloudinarySecret = secretValue(key("cloudinaryApiSecret"));
     const webhookSecret = secretValue(key("webhookSecret"));
+    secretValue("aws:secretKey");
+    secretValue("aws:token");
 
     const apiBaseUrlText = values[key("apiBaseUrl")];
     let apiBaseUrl: string | undefined;
