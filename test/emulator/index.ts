@@ -167,11 +167,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (!tokens.has(token)) throw new CfError(401, codes.auth, messages.auth);
     if (route.accountId !== accountId) throw new CfError(403, codes.unauthorized, messages.unauthorized);
     rateLimit(limiter, token);
-    counters.maxRequestsInWindow = Math.max(counters.maxRequestsInWindow, limiter.maxRequestsInWindow);
   };
 
   const rateLimit = (l: SlidingWindowLimiter, key: string) => {
     const decision = l.take(key, Date.now());
+    if (l === limiter) counters.maxRequestsInWindow = Math.max(counters.maxRequestsInWindow, limiter.maxRequestsInWindow);
     if (!decision.allowed) {
       counters.http429++;
       throw new CfError(429, codes.rateLimited, messages.rateLimited, { "retry-after": String(decision.retryAfterSeconds) });
