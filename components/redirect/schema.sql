@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS redirects (
   updated_at INTEGER NOT NULL       -- unix seconds
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS redirects_image_id ON redirects (image_id);
+CREATE INDEX IF NOT EXISTS redirects_shard ON redirects (shard);  -- refresh reads a shard's rows
 -- Seen webhook signatures, kept until they could no longer pass the timestamp check (replay protection).
 CREATE TABLE IF NOT EXISTS webhook_events (
   id TEXT PRIMARY KEY NOT NULL,

@@ -10,17 +10,22 @@ import { D1BindingLike } from "../emulator/d1-miniflare";
 /** The D1 database id the bindings share (stands in for the D1Database UUID). */
 export const DATABASE_ID = "0f1e2d3c-redirect-test";
 
+/** The miniflare D1 binding, typed for what the tests call (and usable as a D1BindingLike). */
+export interface TestD1 extends D1BindingLike {
+    prepare(sql: string): { bind(...values: unknown[]): { run(): Promise<unknown>; first<T>(column?: string): Promise<T | null> } };
+}
+
 export interface WorkerSetup { name: string; bindings: Record<string, string> }
 
 export interface RedirectWorkers {
     mf: Miniflare;
-    db: D1BindingLike & { prepare(sql: string): { bind(...v: unknown[]): { run(): Promise<unknown>; first<T>(col?: string): Promise<T | null> } } };
+    db: TestD1;
     fetch(worker: string, url: string, init?: RequestInit): Promise<Response>;
     dispose(): Promise<void>;
 }
 
-/** One Miniflare running each setup as a Worker built from the real bundle, all bound to one D1 database. */
-export async function startRedirectWorkers(setups: WorkerSetup[]): Promise<RedirectWorkers> {
+/** One Miniflare (schema applied unless applySchema is false) running each setup as a Worker built from the real bundle, all bound to one D1 database. */
+export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applySchema?: boolean } = {}): Promise<RedirectWorkers> {
     const script = bundleWorker();
     const mf = new Miniflare({
         cf: false,
@@ -34,7 +39,7 @@ export async function startRedirectWorkers(setups: WorkerSetup[]): Promise<Redir
     });
     await mf.ready;
     const db = (await mf.getD1Database("DB", setups[0].name)) as unknown as RedirectWorkers["db"];
-    await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    if (opts.applySchema !== false) await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
     return {
         mf,
         db,
