@@ -4,7 +4,7 @@ import { errorMessage, round, type TableRow } from "./report";
 import type { SectionContext, SectionResult } from "./section";
 import { runSdkPLimit } from "./tools/sdk-plimit";
 import { runSeedScript, type ToolOutcome } from "./tools/seed-script";
-import { runSourcingKit } from "./tools/sourcing-kit";
+import { prepareSourcingKit } from "./tools/sourcing-kit";
 
 export type Setting = "account-limit" | "batch-api";
 export type Tool = "sourcing-kit" | "seed-script" | "sdk-plimit";
@@ -34,6 +34,8 @@ export interface ThroughputRow {
     /** Peak requests one token sent in any rate window, over the window's budget (account path). */
     peakWindowShare: number;
     parallelism?: number;
+    /** Seconds before the first upload (provider host start, implementation load); not in `seconds`. */
+    startupSeconds?: number;
     error?: string;
 }
 
@@ -64,6 +66,8 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
     const extraParallelism = Number(process.env.BENCH_BATCH_PARALLELISM ?? 64);
     const specs = [...SPECS];
     if (extraParallelism > 0) specs.push({ setting: "batch-api", tool: "sourcing-kit", uploadPath: "batch", parallelism: extraParallelism });
+    const filter = (process.env.BENCH_THROUGHPUT_RUNS ?? "").split(",").filter(Boolean);
+    if (filter.length) specs.splice(0, specs.length, ...specs.filter((s) => filter.some((f) => `${s.setting}/${s.tool}/p${s.parallelism ?? 0}`.startsWith(f))));
     const timeoutMs = Number(process.env.BENCH_THROUGHPUT_TIMEOUT_S ?? 1200) * 1000;
     const origin = await startBenchImageOrigin();
     try {
@@ -104,8 +108,11 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
     try {
         emulator = await startEmulator(opts);
         const urls = Array.from({ length: images }, (_, i) => `${origin.baseUrl}/${tag}/photos/img-${i}.png`);
+        const preparing = process.hrtime.bigint();
+        const go = await prepareTool(spec, emulator, opts, urls);
+        row.startupSeconds = round(Number(process.hrtime.bigint() - preparing) / 1e9, 1);
         const started = process.hrtime.bigint();
-        const outcome = await withTimeout(runTool(spec, emulator, opts, urls), timeoutMs, tag);
+        const outcome = await withTimeout(go(), timeoutMs, tag);
         row.seconds = round(Number(process.hrtime.bigint() - started) / 1e9, 1);
         Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));
         if (outcome.failed !== row.failed) ctx.log(`${tag}: the tool reports ${outcome.failed} failed, the emulator's store ${row.failed}`);
@@ -120,15 +127,16 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
     return row;
 }
 
-function runTool(spec: RunSpec, emulator: Emulator, opts: EmulatorOptions, urls: string[]): Promise<ToolOutcome> {
+/** Everything a tool does before its first upload (e.g. starting the provider host); the clock starts after it. */
+async function prepareTool(spec: RunSpec, emulator: Emulator, opts: EmulatorOptions, urls: string[]): Promise<() => Promise<ToolOutcome>> {
     const common = { apiBaseUrl: emulator.baseUrl, accountId: emulator.accountId, apiToken: opts.tokens![0], urls };
     switch (spec.tool) {
         case "seed-script":
-            return runSeedScript({ ...common, batchBaseUrl: spec.uploadPath === "batch" ? emulator.batchBaseUrl : undefined });
+            return () => runSeedScript({ ...common, batchBaseUrl: spec.uploadPath === "batch" ? emulator.batchBaseUrl : undefined });
         case "sdk-plimit":
-            return runSdkPLimit(common);
+            return () => runSdkPLimit(common);
         case "sourcing-kit":
-            return runSourcingKit({
+            return prepareSourcingKit({
                 ...common,
                 useBatchApi: spec.uploadPath === "batch",
                 rateLimit: SOURCING_KIT_BUDGET,

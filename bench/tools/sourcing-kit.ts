@@ -21,9 +21,25 @@ export interface SourcingKitRunOptions {
  * project root), configured from stack config, then Check + Create per image as the engine does for new
  * resources, `parallelism` steps at a time.
  */
-export async function runSourcingKit(opts: SourcingKitRunOptions): Promise<ToolOutcome> {
+export async function prepareSourcingKit(opts: SourcingKitRunOptions): Promise<() => Promise<ToolOutcome>> {
     const provider = await providerText();
     const host = await startProviderHost({ env: { PULUMI_PROJECT: "sourcing-kit", PULUMI_STACK: "bench" } });
+    const urnOf = (imageId: string) => `urn:pulumi:bench::sourcing-kit::sourcing-kit:index:MigratedImageSet$pulumi-nodejs:dynamic/sourcing-kit:CloudflareImage::${imageId}`;
+    const inputsOf = (i: number) => {
+        const imageId = `${opts.idPrefix}/img-${i}`;
+        return {
+            imageId,
+            news: {
+                __provider: provider,
+                accountId: opts.accountId,
+                imageId,
+                url: opts.urls[i],
+                sourceHash: `url:${opts.urls[i]}`,
+                apiBaseUrl: opts.apiBaseUrl,
+                onConflict: "adopt",
+            },
+        };
+    };
     try {
         await host.configure({
             "cloudflare:apiToken": opts.apiToken,
@@ -31,37 +47,49 @@ export async function runSourcingKit(opts: SourcingKitRunOptions): Promise<ToolO
             "sourcing-kit:rateLimit": JSON.stringify(opts.rateLimit),
             "sourcing-kit:useBatchApi": String(opts.useBatchApi),
         });
-        const limit = pLimit(opts.parallelism);
-        let failed = 0;
-        let firstError: string | undefined;
-        await Promise.all(
-            opts.urls.map((url, i) =>
-                limit(async () => {
-                    const imageId = `${opts.idPrefix}/img-${i}`;
-                    const urn = `urn:pulumi:bench::sourcing-kit::sourcing-kit:index:MigratedImageSet$pulumi-nodejs:dynamic/sourcing-kit:CloudflareImage::${imageId}`;
-                    const news = {
-                        __provider: provider,
-                        accountId: opts.accountId,
-                        imageId,
-                        url,
-                        sourceHash: `url:${url}`,
-                        apiBaseUrl: opts.apiBaseUrl,
-                        onConflict: "adopt",
-                    };
-                    try {
-                        const checked = await host.check(urn, {}, news);
-                        if (checked.failures.length) throw new Error(`check: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-                        await host.create(urn, checked.inputs);
-                    } catch (err) {
-                        failed++;
-                        firstError ??= (err as Error).message;
-                    }
-                }),
-            ),
-        );
-        if (failed === opts.urls.length) throw new Error(`every create failed, first: ${firstError}`);
-        return { failed };
-    } finally {
+        // The first Check deserializes the shim and loads the implementation through ts-node (no network).
+        const warm = inputsOf(0);
+        await host.check(urnOf(warm.imageId), {}, warm.news);
+    } catch (err) {
         await host.kill();
+        throw err;
     }
+    return async () => {
+        try {
+            return await createAll(opts, (i) => {
+                const { imageId, news } = inputsOf(i);
+                return { urn: urnOf(imageId), news };
+            }, host);
+        } finally {
+            await host.kill();
+        }
+    };
+}
+
+/** Check then Create for every image, `parallelism` at a time, as the engine steps through new resources. */
+async function createAll(
+    opts: SourcingKitRunOptions,
+    resource: (i: number) => { urn: string; news: Record<string, unknown> },
+    host: Awaited<ReturnType<typeof startProviderHost>>,
+): Promise<ToolOutcome> {
+    const limit = pLimit(opts.parallelism);
+    let failed = 0;
+    let firstError: string | undefined;
+    await Promise.all(
+        opts.urls.map((_, i) =>
+            limit(async () => {
+                const { urn, news } = resource(i);
+                try {
+                    const checked = await host.check(urn, {}, news);
+                    if (checked.failures.length) throw new Error(`check: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+                    await host.create(urn, checked.inputs);
+                } catch (err) {
+                    failed++;
+                    firstError ??= (err as Error).message;
+                }
+            }),
+        ),
+    );
+    if (failed === opts.urls.length) throw new Error(`every create failed, first: ${firstError}`);
+    return { failed };
 }

@@ -1,0 +1,99 @@
+import { spawn } from "child_process";
+import * as path from "path";
+import { errorMessage, round, type TableRow } from "./report";
+import type { SectionContext, SectionResult } from "./section";
+
+export interface PlanRow {
+    images: number;
+    seconds: number;
+    peakRssMb: number;
+    /** Heap-and-all RSS per image, KB (peak RSS over images). */
+    rssKbPerImage?: number;
+    /** Time and memory relative to the previous size, divided by the size ratio (1 = linear). */
+    timeGrowthVsLinear?: number;
+    rssGrowthVsLinear?: number;
+    error?: string;
+}
+
+export interface PlanChildResult {
+    images: number;
+    planned: number;
+    registered: number;
+    seconds: number;
+    peakRssMb: number;
+    providerBytes: number;
+    sample?: { name: string; type: string; inputs: Record<string, unknown> };
+    error?: string;
+}
+
+const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+/** Runs bench/plan-child.ts for one size in a fresh node process and returns its JSON line. */
+export function runPlanChild(images: number, extraArgs: string[] = [], timeoutMs = 900_000): Promise<PlanChildResult> {
+    const heapMb = Number(process.env.BENCH_PLAN_HEAP_MB ?? 12288);
+    const args = ["--openssl-legacy-provider", `--max-old-space-size=${heapMb}`, "-r", "ts-node/register/transpile-only", path.join(__dirname, "plan-child.ts"), String(images), ...extraArgs];
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            const line = out.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+            if (line) {
+                const parsed = JSON.parse(line) as PlanChildResult;
+                if (parsed.error) reject(new Error(parsed.error));
+                else resolve(parsed);
+                return;
+            }
+            const why = signal ? `killed by ${signal}${signal === "SIGKILL" ? ` (timeout ${timeoutMs / 1000} s or out of memory)` : ""}` : `exit code ${code}`;
+            reject(new Error(`plan child for ${images} images: ${why}; ${lastLine(err)}`));
+        });
+    });
+}
+
+/** Section 2: MigratedImageSet of 1,000 / 10,000 / 50,000 urls under mocks, one fresh process per size. */
+export async function run(ctx: SectionContext): Promise<SectionResult> {
+    const sizes = [1_000, 10_000, 50_000].map((n) => ctx.scaled(n));
+    const rows: PlanRow[] = [];
+    for (const images of sizes) {
+        ctx.log(`plan: ${images} images`);
+        try {
+            const r = await runPlanChild(images);
+            if (r.registered !== images) throw new Error(`${r.registered} of ${images} images registered (planned ${r.planned})`);
+            rows.push({ images, seconds: round(r.seconds, 2), peakRssMb: round(r.peakRssMb, 0), rssKbPerImage: round((r.peakRssMb * 1024) / images, 1) });
+        } catch (err) {
+            rows.push({ images, seconds: 0, peakRssMb: 0, error: errorMessage(err) });
+        }
+    }
+    for (let i = 1; i < rows.length; i++) {
+        const [a, b] = [rows[i - 1], rows[i]];
+        if (a.error || b.error) continue;
+        const sizeRatio = b.images / a.images;
+        b.timeGrowthVsLinear = round(b.seconds / a.seconds / sizeRatio, 2);
+        b.rssGrowthVsLinear = round(b.peakRssMb / a.peakRssMb / sizeRatio, 2);
+    }
+    return { json: rows, rows: rows.map((r) => tableRow(r, sizes[1])) };
+}
+
+function tableRow(r: PlanRow, targetSize: number): TableRow {
+    const caseName = `MigratedImageSet ${r.images} urls (mocks)`;
+    if (r.error) return { section: "plan", caseName, result: `error: ${r.error}`, target: "-", met: "error" };
+    const growth = r.timeGrowthVsLinear !== undefined ? `; vs previous size: time x${r.timeGrowthVsLinear}, RSS x${r.rssGrowthVsLinear} of linear` : "";
+    const result = `${r.seconds} s, peak RSS ${r.peakRssMb} MB (${r.rssKbPerImage} KB/image)${growth}`;
+    if (r.images === targetSize) {
+        return { section: "plan", caseName, result, target: "< 60 s and < 1.5 GB RSS", met: r.seconds < 60 && r.peakRssMb < 1536 ? "yes" : "no" };
+    }
+    if (r.images > targetSize && r.timeGrowthVsLinear !== undefined) {
+        const linear = r.timeGrowthVsLinear <= 1.25 && (r.rssGrowthVsLinear ?? 0) <= 1.25;
+        return { section: "plan", caseName, result, target: "linear growth (<= 1.25x of linear)", met: linear ? "yes" : "no" };
+    }
+    return { section: "plan", caseName, result, target: "-", met: "n/a" };
+}
+
+function lastLine(text: string): string {
+    const lines = text.trim().split("\n").filter((l) => !/Warning|trace-warnings|trace-deprecation/.test(l));
+    return (lines[lines.length - 1] ?? "").slice(0, 300);
+}
