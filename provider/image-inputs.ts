@@ -263,6 +263,11 @@ export function checkImageInputs(news: Record<string, unknown>): CheckFailure[] 
     return failures;
 }
 
+/** Only the input keys of a property bag (stored outputs also hold deliveryUrl, variants, …). */
+export function pickInputs(props: Record<string, unknown>): Record<string, unknown> {
+    return Object.fromEntries(PROPERTIES.filter((k) => props[k] !== undefined && props[k] !== null).map((k) => [k, props[k]]));
+}
+
 /** The inputs as the provider's create/update use them; throws a readable error when check() would have failed. */
 export function parseImageInputs(props: Record<string, unknown>): ImageInputs {
     const failures = checkImageInputs(props);

@@ -1,0 +1,82 @@
+import { z } from "zod";
+
+/** What a dynamic provider's configure() receives: the stack config, by full key ("cloudflare:apiToken"). */
+export interface ConfigSource {
+    get(key: string): string | undefined;
+}
+
+export interface AwsSettings {
+    accessKey?: string;
+    secretKey?: string;
+    token?: string;
+    region?: string;
+}
+
+/** Provider-wide settings from the stack config; inputs of a resource win over them. */
+export interface ProviderSettings {
+    apiToken?: string;
+    apiBaseUrl?: string;
+    rateLimit?: { requests: number; windowSeconds: number };
+    useBatchApi?: boolean;
+    aws: AwsSettings;
+}
+
+const RateLimitSchema = z.strictObject({
+    requests: z.number().int().positive(),
+    windowSeconds: z.number().positive(),
+});
+
+function parseRateLimit(text: string): ProviderSettings["rateLimit"] {
+    let raw: unknown;
+    try {
+        raw = JSON.parse(text);
+    } catch {
+        raw = undefined;
+    }
+    const parsed = RateLimitSchema.safeParse(raw);
+    if (!parsed.success) {
+        throw new Error(`sourcing-kit:rateLimit must be JSON like {"requests":1100,"windowSeconds":300} ` +
+            `(pulumi config set --path sourcing-kit:rateLimit.requests 1100)`);
+    }
+    return parsed.data;
+}
+
+function parseBoolean(key: string, text: string): boolean {
+    if (text === "true" || text === "false") return text === "true";
+    throw new Error(`${key} must be true or false (got "${text}"): pulumi config set ${key} true`);
+}
+
+const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+
+/** Reads the keys the image provider understands from the config the engine hands to configure(). */
+export function readProviderSettings(config: ConfigSource): ProviderSettings {
+    const rateLimit = nonEmpty(config.get("sourcing-kit:rateLimit"));
+    const useBatchApi = nonEmpty(config.get("sourcing-kit:useBatchApi"));
+    return {
+        apiToken: nonEmpty(config.get("cloudflare:apiToken")),
+        apiBaseUrl: nonEmpty(config.get("sourcing-kit:apiBaseUrl")),
+        rateLimit: rateLimit === undefined ? undefined : parseRateLimit(rateLimit),
+        useBatchApi: useBatchApi === undefined ? undefined : parseBoolean("sourcing-kit:useBatchApi", useBatchApi),
+        aws: {
+            accessKey: nonEmpty(config.get("aws:accessKey")),
+            secretKey: nonEmpty(config.get("aws:secretKey")),
+            token: nonEmpty(config.get("aws:token")),
+            region: nonEmpty(config.get("aws:region")),
+        },
+    };
+}
+
+/** The token a call uses: the resource's input, else `cloudflare:apiToken`, else `CLOUDFLARE_API_TOKEN`. */
+export function resolveApiToken(input: string | undefined, settings: ProviderSettings, env: NodeJS.ProcessEnv): string {
+    const token = input ?? settings.apiToken ?? nonEmpty(env.CLOUDFLARE_API_TOKEN);
+    if (token === undefined) {
+        throw new Error("apiToken: no Cloudflare API token: pass apiToken, set the secret cloudflare:apiToken " +
+            "(pulumi config set --secret cloudflare:apiToken …) or export CLOUDFLARE_API_TOKEN");
+    }
+    return token;
+}
+
+/** The configured fallback token (config, then environment), used when a stored token is rejected. */
+export function configuredApiToken(settings: ProviderSettings, env: NodeJS.ProcessEnv): string | undefined {
+    return settings.apiToken ?? nonEmpty(env.CLOUDFLARE_API_TOKEN);
+}

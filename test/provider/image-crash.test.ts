@@ -1,0 +1,99 @@
+import { strict as assert } from "assert";
+import { Emulator, startEmulator } from "../emulator";
+import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
+import { DesiredResource, EngineDriver, secret, unwrapSecrets } from "../host/engine-driver";
+import { Props, startProviderHost } from "../host/provider-host";
+import { CapturedRegistration, captureImageRegistration } from "../host/serialized-provider";
+
+const TOKEN = "tok-crash-0b5e93c7aa";
+const M = 24;
+const TYPE = "pulumi-nodejs:dynamic/sourcing-kit:CloudflareImage";
+
+const outputsOf = (d: EngineDriver, urn: string) => unwrapSecrets(d.state.get(urn)!.outputs) as Props;
+
+describe("CloudflareImage in the real host: 7. crash while creates are in flight", function () {
+    let reg: CapturedRegistration;
+    let emu: Emulator;
+    let origin: ImageOrigin;
+    let driver: EngineDriver;
+    const hostOutputs: Array<() => string> = [];
+    const seen: string[] = [];
+
+    const image = (i: number): DesiredResource => ({
+        urn: `urn:pulumi:host-test::sourcing-kit::${TYPE}::crash-${i}`,
+        additionalSecretOutputs: reg.additionalSecretOutputs,
+        inputs: {
+            __provider: reg.inputs.__provider, accountId: "acc-test", imageId: `s7/crash-${i}.png`,
+            url: origin.url(`/img/${i}.png`), sourceHash: `png-${i}`, apiBaseUrl: emu.baseUrl, apiToken: secret(TOKEN),
+        },
+    });
+    let all: DesiredResource[] = [];
+
+    async function up(resources: DesiredResource[]) {
+        const result = await driver.up(resources);
+        seen.push(driver.plainTextCheckpoint(), ...result.errors.map((e) => e.message));
+        return result;
+    }
+
+    before(async () => {
+        reg = await captureImageRegistration();
+        // Latency on writes keeps uploads in flight long enough to kill the host in the middle of them.
+        emu = await startEmulator({ tokens: [TOKEN], faults: { latencyMs: [150, 350], routes: "writes" } });
+        origin = await startImageOrigin();
+        driver = await EngineDriver.start({});
+        hostOutputs.push(driver.host.output);
+        all = Array.from({ length: M }, (_, i) => image(i));
+    });
+
+    after(async () => {
+        await driver?.host.kill();
+        await emu?.close();
+        await origin?.close();
+    });
+
+    it("a rerun on a new host adopts what reached Cloudflare: every custom ID exists once, nothing orphaned", async () => {
+        const run = up(all);
+        while (emu.counters.uploads < 6) await new Promise((r) => setTimeout(r, 10));
+        await driver.host.kill("SIGKILL");
+        const crashed = await run;
+        assert.ok(crashed.errors.length > 0, "the in-flight creates failed with the host");
+        await new Promise((r) => setTimeout(r, 500)); // uploads already sent land in the emulator after their latency
+        const recorded = new Set([...driver.state.keys()].map((urn) => outputsOf(driver, urn).imageId));
+        const orphans = [...emu.images.keys()].filter((id) => !recorded.has(id));
+        console.log(`      killed with ${recorded.size} creates recorded, ${orphans.length} landed without state, ` +
+            `${M - recorded.size - orphans.length} never sent`);
+        assert.ok(orphans.length > 0, "some creates reached Cloudflare without reaching the state");
+
+        const host = await startProviderHost();
+        hostOutputs.push(host.output);
+        await driver.attach(host);
+        emu.resetCounters();
+        const rerun = await up(all);
+        assert.deepEqual(rerun.errors, []);
+        assert.equal(rerun.counts.same ?? 0, recorded.size);
+        assert.equal(rerun.counts.create, M - recorded.size);
+        const adopted = all.filter((d) => outputsOf(driver, d.urn).adopted === true).map((d) => d.inputs.imageId);
+        assert.deepEqual(adopted.sort(), orphans.sort());
+        assert.equal(emu.counters.uploads, M - recorded.size - orphans.length);
+        assert.deepEqual([...emu.images.keys()].sort(), all.map((d) => d.inputs.imageId).sort());
+    });
+
+    it("an upload whose answer is lost is retried, answered 5409 with our hash, and adopted", async () => {
+        emu.setFaults({ afterWriteRate: 1, afterWriteKind: "drop", routes: "writes" });
+        emu.resetCounters();
+        const extra = [0, 1, 2, 3].map((i) => image(100 + i));
+        const result = await up([...all, ...extra]);
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.counts.create, 4);
+        assert.equal(emu.counters.afterWriteFaults, 4);
+        assert.equal(emu.counters.uploads, 4);
+        for (const d of extra) assert.equal(outputsOf(driver, d.urn).adopted, true);
+        assert.equal(emu.images.size, M + 4);
+        emu.setFaults(undefined);
+    });
+
+    it("never shows the token in plain text in the state, the host output or errors", () => {
+        const everything = [...seen, ...hostOutputs.map((o) => o())].join("\n");
+        assert.ok(!everything.includes(TOKEN));
+    });
+});
