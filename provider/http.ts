@@ -57,8 +57,11 @@ export interface ApiRequest<T> {
     timeoutMs?: number;
     /** Another host with the same envelope, e.g. the Images batch host. */
     baseUrl?: string;
-    /** Bearer token for this request instead of apiToken (e.g. a batch token); redacted like apiToken. */
-    token?: string;
+    /**
+     * Bearer token for this request instead of apiToken (e.g. a batch token), or a function that supplies it for
+     * each attempt once the limiter lets it go (so a token that expired during the wait is not used). Redacted.
+     */
+    token?: string | (() => Promise<string>);
     /** Limiter for this request instead of the account limiter (e.g. the batch token's). */
     limiter?: RateLimiter;
     /**
@@ -83,6 +86,8 @@ export type AttemptOutcome<T> =
         /** The server certainly did not act on it (429, connection refused): safe to repeat even if not idempotent. */
         notApplied: boolean; retryAfterMs?: number; networkCode?: string;
     };
+
+export type AttemptFailure = Extract<AttemptOutcome<unknown>, { ok: false }>;
 
 /** Pure: interprets an HTTP response (status, headers, raw body) as a Cloudflare envelope. */
 export function interpretResponse<T>(status: number, headers: Record<string, unknown>, body: string,
@@ -142,7 +147,7 @@ const RETRYABLE_NETWORK_CODES = new Set([
 
 /** Pure: interprets a failure without an HTTP response. */
 export function interpretNetworkError(code: string | undefined, message: string, timedOutAfterMs?: number):
-    AttemptOutcome<never> {
+    AttemptFailure {
     if (timedOutAfterMs !== undefined) {
         return { ok: false, errors: [], retryable: true, notApplied: false, networkCode: "ETIMEDOUT",
             detail: `no response within ${timedOutAfterMs} ms (raise timeoutMs if the network is slow)` };
@@ -237,10 +242,11 @@ export class CloudflareApi {
     }
 
     async request<T>(req: ApiRequest<T>): Promise<T> {
-        const secrets = [this.token, req.token];
+        const secrets: (string | undefined)[] = [this.token];
+        if (typeof req.token === "string") secrets.push(req.token);
         const limiter = req.limiter ?? this.limiter;
         for (let attempt = 1; ; attempt++) {
-            const outcome = await this.attempt(req, limiter);
+            const outcome = await this.attempt(req, limiter, secrets);
             if (outcome.ok) return outcome.value;
             const mayRepeat = req.idempotent !== false || outcome.notApplied;
             const tooLong = outcome.retryAfterMs !== undefined && outcome.retryAfterMs > this.maxRetryAfterMs;
@@ -259,19 +265,22 @@ export class CloudflareApi {
         }
     }
 
-    private async attempt<T>(req: ApiRequest<T>, limiter: RateLimiter): Promise<AttemptOutcome<T>> {
+    private async attempt<T>(req: ApiRequest<T>, limiter: RateLimiter, secrets: (string | undefined)[]):
+        Promise<AttemptOutcome<T>> {
         const timeoutMs = req.timeoutMs ?? (req.form ? this.uploadTimeoutMs : this.timeoutMs);
-        const token = req.token ?? this.token;
         const url = buildUrl(req.baseUrl ? normalizeBaseUrl(req.baseUrl, "baseUrl") : this.apiBaseUrl, req.path,
             req.query);
         const permit = await limiter.acquire();
-        const controller = new AbortController();
-        let timedOut = false;
-        const timer = setTimeout(() => {
-            timedOut = true;
-            controller.abort();
-        }, timeoutMs);
+        let timer: NodeJS.Timeout | undefined;
         try {
+            const token = typeof req.token === "function" ? await req.token() : req.token ?? this.token;
+            if (!secrets.includes(token)) secrets.push(token);
+            const controller = new AbortController();
+            let timedOut = false;
+            timer = setTimeout(() => {
+                timedOut = true;
+                controller.abort();
+            }, timeoutMs);
             const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
             let data: unknown;
             if (req.form) {
@@ -291,7 +300,7 @@ export class CloudflareApi {
             } catch (e) {
                 const err = e as { code?: unknown; message?: unknown };
                 const code = typeof err.code === "string" && err.code !== "ERR_CANCELED" ? err.code : undefined;
-                const message = redact(typeof err.message === "string" ? err.message : String(e), [this.token, token]);
+                const message = redact(typeof err.message === "string" ? err.message : String(e), secrets);
                 return interpretNetworkError(code, message, timedOut ? timeoutMs : undefined);
             }
         } finally {

@@ -237,26 +237,29 @@ export class ImagesClient {
     private async imagesRequest<T>(build: (prefix: string) => ApiRequest<T>): Promise<T> {
         if (!this.batch) return this.api.request(build(this.accountPath));
         const batch = this.batch;
-        const send = (token: string) => this.api.request({
-            ...build(""), baseUrl: batch.baseUrl, token, limiter: this.batchLimiter(token),
+        let used: string | undefined;
+        // The token is picked per attempt, after the limiter's wait, so a token that expired meanwhile is not sent.
+        const send = (rejected?: string) => this.api.request({
+            ...build(""), baseUrl: batch.baseUrl, limiter: this.batchLimiter(),
+            token: async () => (used = await this.batchToken(rejected)),
         });
-        const token = await this.batchToken(false);
         try {
-            return await send(token);
+            return await send();
         } catch (e) {
-            const rejected = e instanceof CloudflareApiError &&
+            const refused = e instanceof CloudflareApiError &&
                 (e.status === 401 || (e.status === 403 && e.hasCode(10000)));
-            if (!rejected) throw e;
-            return send(await this.batchToken(true, token));
+            if (!refused || used === undefined) throw e;
+            return send(used);
         }
     }
 
-    private batchLimiter(token: string): RateLimiter {
-        return sharedLimiter(`batch ${this.batch!.baseUrl} ${fingerprint(token)}`, this.batch!.budget);
+    /** One limiter per batch host and account token: only one batch token is in use at a time. */
+    private batchLimiter(): RateLimiter {
+        return sharedLimiter(`batch ${this.batch!.baseUrl} ${this.batch!.cacheKey}`, this.batch!.budget);
     }
 
-    /** The shared batch token, fetched once and again before it expires (or when `rejected` was refused). */
-    private async batchToken(refresh: boolean, rejected?: string): Promise<string> {
+    /** The shared batch token, fetched once and again before it expires (or once the host refused `rejected`). */
+    private async batchToken(rejected?: string): Promise<string> {
         const key = this.batch!.cacheKey;
         let entry = batchTokens.get(key);
         if (!entry) {
@@ -264,7 +267,7 @@ export class ImagesClient {
             batchTokens.set(key, entry);
         }
         const slot = entry;
-        if (refresh && slot.current?.token === rejected) slot.current = undefined;
+        if (rejected !== undefined && slot.current?.token === rejected) slot.current = undefined;
         if (slot.current && Date.now() < slot.current.refreshAt) return slot.current.token;
         if (!slot.pending) {
             slot.pending = this.api.request({

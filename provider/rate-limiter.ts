@@ -87,7 +87,8 @@ export class WindowSchedule {
     /** Milliseconds until a request may start (0 = now); Infinity = only when a request in flight ends. */
     waitMs(now: number): number {
         const windowMs = this.budget.windowSeconds * 1000;
-        this.slots = this.slots.filter((s) => s.end > now - windowMs);
+        // A slot frees strictly after end + window, so an inclusive server-side window cannot count it either.
+        this.slots = this.slots.filter((s) => s.end + windowMs >= now);
         let wait = Math.max(0, this.pausedUntil - now);
         const inFlight = this.inFlight;
         if (inFlight >= this.budget.maxConcurrent) return Number.POSITIVE_INFINITY;
@@ -96,7 +97,7 @@ export class WindowSchedule {
             const ends = this.slots.map((s) => s.end).sort((a, b) => a - b);
             const freeing = ends[this.slots.length - this.budget.requests];
             if (freeing === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-            wait = Math.max(wait, freeing + windowMs - now);
+            wait = Math.max(wait, freeing + windowMs + 1 - now);
         }
         const interval = windowMs / this.budget.requests;
         const tolerance = (this.budget.burst - 1) * interval;
