@@ -1,0 +1,93 @@
+// Persistence to a JSON file and the standalone CLI (`npm run emulator`).
+import * as assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startEmulator } from "./index";
+import { parseCli } from "./cli";
+import { pngBytes } from "./fixtures";
+import { call, uploadForm } from "./http-helpers";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+/** Starts the CLI exactly as `npm run emulator` does and resolves with the first stdout line once it is printed. */
+function startCli(args: string[]): Promise<{ child: ChildProcess; firstLine: string; port: number }> {
+  const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "test/emulator/cli.ts", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const firstLine = out.split("\n")[0];
+      const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(firstLine);
+      if (m && out.includes("\n")) resolve({ child, firstLine, port: Number(m[1]) });
+    });
+    child.on("exit", (code) => reject(new Error(`emulator CLI exited with ${code} before listening: ${err}`)));
+  });
+}
+
+function exitCode(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+}
+
+describe("emulator persistence and CLI", () => {
+  let dir: string;
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "emu-persist-"))));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("saves images to persistPath and loads them again at the next start", async () => {
+    const file = path.join(dir, "store.json");
+    const first = await startEmulator({ persistPath: file });
+    await call(first.baseUrl, "POST", "/accounts/acc-test/images/v1", { form: uploadForm({ id: "keep/1", metadata: '{"h":"abc"}' }, { bytes: pngBytes(1) }) });
+    await call(first.baseUrl, "POST", "/accounts/acc-test/images/v1", { form: uploadForm({ id: "keep/2" }, { bytes: pngBytes(2) }) });
+    await call(first.baseUrl, "DELETE", "/accounts/acc-test/images/v1/keep%2F2");
+    const stored = first.images.get("keep/1");
+    await first.close();
+
+    const second = await startEmulator({ persistPath: file });
+    try {
+      assert.deepEqual([...second.images.keys()], ["keep/1"]);
+      assert.deepEqual(second.images.get("keep/1"), stored);
+      const got = await call(second.baseUrl, "GET", "/accounts/acc-test/images/v1/keep%2F1");
+      assert.deepEqual(got.body.result.meta, { h: "abc" });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("refuses a persist file that is not an emulator store, naming it", async () => {
+    const file = path.join(dir, "broken.json");
+    fs.writeFileSync(file, "not json");
+    await assert.rejects(startEmulator({ persistPath: file }), /persistPath .*broken\.json/);
+  });
+
+  it("parses the CLI flags into emulator options", () => {
+    assert.deepEqual(parseCli(["--port", "0", "--account", "A", "--token", "T1", "--token", "T2", "--account-hash", "H", "--rate-limit", "1200/300", "--error-rate", "0.1", "--latency", "5-10"]), {
+      port: 0,
+      accountId: "A",
+      tokens: ["T1", "T2"],
+      accountHash: "H",
+      rateLimit: { requests: 1200, windowSeconds: 300 },
+      faults: { errorRate: 0.1, dropRate: undefined, afterWriteRate: undefined, latencyMs: [5, 10] },
+    });
+  });
+
+  it("prints exactly 'listening on http://127.0.0.1:PORT' first, serves the API, persists, and stops cleanly on SIGTERM", async () => {
+    const file = path.join(dir, "cli.json");
+    const { child, firstLine, port } = await startCli(["--port", "0", "--account", "ACC", "--token", "TOKEN", "--account-hash", "HASH", "--persist", file]);
+    const exited = exitCode(child);
+    assert.equal(firstLine, `listening on http://127.0.0.1:${port}`);
+    const base = `http://127.0.0.1:${port}/client/v4`;
+    const up = await call(base, "POST", "/accounts/ACC/images/v1", { token: "TOKEN", form: uploadForm({ id: "cli/1" }, { bytes: pngBytes(1) }) });
+    assert.deepEqual(up.body.result.variants, ["https://imagedelivery.net/HASH/cli/1/public"]);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    const saved = JSON.parse(fs.readFileSync(file, "utf8"));
+    assert.deepEqual(saved.images.map((i: { id: string }) => i.id), ["cli/1"]);
+  });
+});
