@@ -37,6 +37,9 @@ export interface RedirectsConfig {
     databaseName?: string;
     scriptName?: string;
     shardSize?: number;
+    matchHost?: boolean;
+    flexibleVariants?: boolean;
+    cacheTtlSeconds?: number;
 }
 
 /** The validated stack configuration. Holds secrets in plain strings: never log or export it. */
@@ -119,6 +122,9 @@ const RedirectsSchema = z
         databaseName: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: "must be 1-63 lowercase letters, digits or '-'" }).optional(),
         scriptName: z.string().regex(/^[a-z0-9][a-z0-9-_]{0,62}$/, { message: "must be 1-63 lowercase letters, digits, '-' or '_'" }).optional(),
         shardSize: z.number().int().min(1).max(1000).optional(),
+        matchHost: z.boolean().optional(),
+        flexibleVariants: z.boolean().optional(),
+        cacheTtlSeconds: z.number().int().min(0).max(31536000).optional(),
     })
     .superRefine((r, ctx) => {
         if ((r.routePattern === undefined) === (r.customDomain === undefined)) {
@@ -485,6 +491,9 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     if (!scopedToken) {
         if (expiresText !== undefined) problems.push(`${key("tokenExpiresOn")}: has no effect with ${key("scopedToken")} false; remove it`);
         if (ipsText !== undefined) problems.push(`${key("tokenAllowedIps")}: has no effect with ${key("scopedToken")} false; remove it`);
+    }
+    if (webhookSecret !== undefined && redirectsText !== undefined && !scopedToken) {
+        problems.push(`${key("webhookSecret")}: needs ${key("scopedToken")} true: the Worker handles webhooks with the scoped token (the bootstrap token never goes into a Worker)`);
     }
     if (webhookSecret !== undefined && redirectsText === undefined) {
         problems.push(`${key("webhookSecret")}: has no effect without ${key("redirects")} (webhooks are served by the redirect Worker); remove it or configure redirects`);

@@ -171,6 +171,14 @@ describe("stack config: the bad-config table (every problem at once, by config p
             ],
         },
         {
+            name: "webhooks without the scoped token the Worker would use",
+            raw: stack({ "sourcing-kit:scopedToken": "false", "sourcing-kit:redirects": json({ ...REDIRECTS, flexibleVariants: "yes" }), "sourcing-kit:webhookSecret": "whsec" }),
+            problems: [
+                'sourcing-kit:redirects.flexibleVariants: must be a boolean (got "yes")',
+                "sourcing-kit:webhookSecret: needs sourcing-kit:scopedToken true: the Worker handles webhooks with the scoped token (the bootstrap token never goes into a Worker)",
+            ],
+        },
+        {
             name: "a source field with the wrong type, and a refinement from the source schema",
             raw: stack({ "sourcing-kit:sources": json([{ kind: "s3", bucket: "s3://acme/photos", forcePathStyle: "yes" }]) }),
             problems: [
