@@ -1,0 +1,177 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as cloudflare from "@pulumi/cloudflare";
+import { bundleWorker, WORKER_MAIN_MODULE } from "./redirect/bundle";
+import { redirectKey } from "./redirect/paths";
+import { MAX_ROWS_PER_SHARD, Rows, shardLabel, shardRows } from "./redirect/rows";
+import { RedirectRows } from "../provider/redirect-rows";
+
+export type RedirectMapping = Record<string, { imageId: string; deliveryUrl: string }>;
+
+export interface RedirectLayerArgs {
+    accountId: pulumi.Input<string>;
+    /** Old URL (or path) -> image, one record per MigratedImageSet (`set.mapping`). */
+    mappings: pulumi.Input<RedirectMapping>[];
+    /** The zone of routePattern (and of customDomain, where it helps Cloudflare find the zone). */
+    zoneId?: string;
+    /** A Workers route in front of the old origin, e.g. "media.example.com/*". Exactly one of this and customDomain. */
+    routePattern?: string;
+    /** A hostname the Worker serves as its origin, e.g. "img.example.com". */
+    customDomain?: string;
+    /** Unmapped paths: "origin" fetches them from originUrl (transition period), "404" answers not found. */
+    fallback: "origin" | "404";
+    originUrl?: string;
+    /** Enables signed source-change webhooks; needs apiToken (the Worker calls the Images API with it). */
+    webhookSecret?: pulumi.Input<string>;
+    webhookPath?: string;
+    apiToken?: pulumi.Input<string>;
+    apiBaseUrl?: string;
+    databaseName?: string;
+    scriptName?: string;
+    /** Rows per RedirectRows resource, at most 1,000 (default). */
+    shardSize?: number;
+    /** Key rows by host and path (old URLs from several hosts that share paths); default false: path only. */
+    matchHost?: boolean;
+    /** Carry old-CDN resize queries (imgix w/h/q/fm/fit/dpr) over to flexible variants; default false: dropped. */
+    flexibleVariants?: boolean;
+    /** Seconds a lookup stays in the edge cache (default 300). */
+    cacheTtlSeconds?: number;
+}
+
+export const WORKER_COMPATIBILITY_DATE = "2025-01-01";
+
+/** Normalised redirect rows from the mappings; two old URLs meeting on one key with different targets is an error. */
+export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false): Rows {
+    const rows: Rows = {};
+    const origin: Record<string, string> = {};
+    mappings.forEach((mapping, index) => {
+        for (const [oldUrl, image] of Object.entries(mapping ?? {})) {
+            const key = redirectKey(oldUrl, { matchHost });
+            if (rows[key] !== undefined && rows[key] !== image.deliveryUrl) {
+                throw new Error(`RedirectLayer mappings[${index}]: old URLs "${origin[key]}" and "${oldUrl}" both normalise to ` +
+                    `"${key}" but point at different images (${rows[key]} vs ${image.deliveryUrl}): ` +
+                    (matchHost ? "remove one of them" : "set matchHost to key rows by host, or remove one"));
+            }
+            rows[key] = image.deliveryUrl;
+            origin[key] = oldUrl;
+        }
+    });
+    return rows;
+}
+
+function validate(name: string, args: RedirectLayerArgs): void {
+    const where = `RedirectLayer "${name}"`;
+    if ((args.routePattern === undefined) === (args.customDomain === undefined)) {
+        throw new Error(`${where}: set exactly one of routePattern (a route in front of the old origin) or customDomain (the Worker is the origin)`);
+    }
+    if (args.routePattern !== undefined && !args.zoneId) {
+        throw new Error(`${where}: routePattern "${args.routePattern}" needs zoneId (the zone's 32-character ID)`);
+    }
+    if (args.fallback === "origin" && !args.originUrl) {
+        throw new Error(`${where}: fallback "origin" needs originUrl (where unmapped paths are fetched), or set fallback "404"`);
+    }
+    if (args.webhookSecret !== undefined && args.apiToken === undefined) {
+        throw new Error(`${where}: webhookSecret needs apiToken (the Worker re-imports and deletes images with it)`);
+    }
+    if (args.shardSize !== undefined && !(Number.isInteger(args.shardSize) && args.shardSize >= 1 && args.shardSize <= MAX_ROWS_PER_SHARD)) {
+        throw new Error(`${where}: shardSize ${args.shardSize} must be an integer from 1 to ${MAX_ROWS_PER_SHARD}`);
+    }
+}
+
+/** Old image URLs answered with a 301 to Cloudflare Images: D1 table, sharded rows, the Worker and its route. */
+export class RedirectLayer extends pulumi.ComponentResource {
+    readonly databaseId: pulumi.Output<string>;
+    readonly scriptName: pulumi.Output<string>;
+    readonly hostname: pulumi.Output<string | undefined>;
+    readonly rowCount: pulumi.Output<number>;
+    readonly shardCount: pulumi.Output<number>;
+
+    constructor(name: string, args: RedirectLayerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("sourcing-kit:index:RedirectLayer", name, {}, opts);
+        validate(name, args);
+        const parent = { parent: this };
+        const apiToken = args.apiToken === undefined ? undefined : pulumi.secret(args.apiToken);
+
+        // 1. The D1 database holding the redirect table.
+        const database = new cloudflare.D1Database(`${name}-db`, {
+            accountId: args.accountId,
+            name: args.databaseName ?? `${name}-redirects`,
+        }, parent);
+
+        // 2. The rows, sharded by hash of path (a shard splits only when it overflows); each shard's create
+        //    applies schema.sql first (CREATE ... IF NOT EXISTS), so the table exists even with no rows.
+        const declareShards = (mappings: RedirectMapping[]): { resources: RedirectRows[]; rowCount: number } => {
+            const allRows = rowsFromMappings(mappings, args.matchHost);
+            const shards = shardRows(allRows, args.shardSize ?? MAX_ROWS_PER_SHARD);
+            const resources = [...shards].map(([prefix, rows]) => {
+                const shardName = `${name}-rows-${shardLabel(prefix)}`;
+                return new RedirectRows(shardName, {
+                    accountId: args.accountId, databaseId: database.uuid, shard: shardName, rows, apiToken, apiBaseUrl: args.apiBaseUrl,
+                }, parent);
+            });
+            return { resources, rowCount: Object.keys(allRows).length };
+        };
+        // Mappings known at program time are sharded now (preview lists each shard); outputs once they resolve.
+        const plain = args.mappings.every((m) => !pulumi.Output.isInstance(m) && !(m instanceof Promise));
+        const declared = plain
+            ? pulumi.output(declareShards(args.mappings as RedirectMapping[]))
+            : pulumi.all(args.mappings).apply((m) => declareShards(m as RedirectMapping[]));
+        const shards: pulumi.Output<RedirectRows[]> = declared.apply((d) => d.resources);
+
+        // 3. The Worker: the bundled module, its D1 binding, settings as plain_text, credentials as secret_text.
+        const plainText = (bindingName: string, text: pulumi.Input<string>) => ({ type: "plain_text", name: bindingName, text });
+        const bindings: pulumi.Input<cloudflare.types.input.WorkersScriptBinding>[] = [
+            { type: "d1", name: "DB", id: database.uuid },
+            plainText("FALLBACK", args.fallback),
+            plainText("FLEXIBLE_VARIANTS", String(args.flexibleVariants ?? false)),
+            plainText("MATCH_HOST", String(args.matchHost ?? false)),
+            plainText("CACHE_TTL", String(args.cacheTtlSeconds ?? 300)),
+        ];
+        if (args.originUrl) bindings.push(plainText("ORIGIN_URL", args.originUrl));
+        if (args.webhookSecret !== undefined) {
+            bindings.push(
+                plainText("WEBHOOK_PATH", args.webhookPath ?? "/_sourcing-kit/webhook"),
+                plainText("ACCOUNT_ID", args.accountId),
+                { type: "secret_text", name: "WEBHOOK_SECRET", text: pulumi.secret(args.webhookSecret) },
+                { type: "secret_text", name: "IMAGES_API_TOKEN", text: apiToken! },
+            );
+            if (args.apiBaseUrl) bindings.push(plainText("IMAGES_API_BASE", args.apiBaseUrl));
+        }
+        const script = new cloudflare.WorkersScript(`${name}-worker`, {
+            accountId: args.accountId,
+            scriptName: args.scriptName ?? name,
+            mainModule: WORKER_MAIN_MODULE,
+            content: bundleWorker(),
+            compatibilityDate: WORKER_COMPATIBILITY_DATE,
+            bindings,
+        }, { parent: this, dependsOn: shards });
+
+        // 4. Traffic: a route on a proxied hostname (the old origin stays behind it) or a custom domain.
+        let hostname: pulumi.Output<string | undefined>;
+        if (args.customDomain !== undefined) {
+            const domain = new cloudflare.WorkersCustomDomain(`${name}-domain`, {
+                accountId: args.accountId,
+                hostname: args.customDomain,
+                service: script.scriptName,
+                zoneId: args.zoneId,
+            }, parent);
+            hostname = domain.hostname;
+        } else {
+            new cloudflare.WorkersRoute(`${name}-route`, {
+                zoneId: args.zoneId!,
+                pattern: args.routePattern!,
+                script: script.scriptName,
+            }, parent);
+            hostname = pulumi.output(args.routePattern!.split("/")[0]);
+        }
+
+        this.databaseId = database.uuid;
+        this.scriptName = script.scriptName;
+        this.hostname = hostname;
+        this.shardCount = shards.apply((s) => s.length);
+        this.rowCount = declared.apply((d) => d.rowCount);
+        this.registerOutputs({
+            databaseId: this.databaseId, scriptName: this.scriptName, hostname: this.hostname,
+            shardCount: this.shardCount, rowCount: this.rowCount,
+        });
+    }
+}
