@@ -238,7 +238,8 @@ export class CloudflareApi {
         const budget: RateBudget = { ...(opts.rateLimit ?? DEFAULT_ACCOUNT_BUDGET) };
         if (opts.maxConcurrent !== undefined) budget.maxConcurrent = opts.maxConcurrent;
         validateBudget(budget);
-        this.limiter = sharedLimiter(opts.limiterKey ?? `api ${this.apiBaseUrl}`, budget);
+        this.limiter = sharedLimiter(opts.limiterKey ?? `api ${this.apiBaseUrl}`, budget,
+            { isDefault: opts.rateLimit === undefined && opts.maxConcurrent === undefined });
     }
 
     async request<T>(req: ApiRequest<T>): Promise<T> {

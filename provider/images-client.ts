@@ -104,7 +104,7 @@ function fingerprint(secret: string): string {
 export class ImagesClient {
     readonly api: CloudflareApi;
     private readonly accountPath: string;
-    private readonly batch?: { baseUrl: string; budget: RateBudget; cacheKey: string };
+    private readonly batch?: { baseUrl: string; budget: RateBudget; cacheKey: string; configured: boolean };
 
     constructor(opts: ImagesClientOptions) {
         if (typeof opts.accountId !== "string" || opts.accountId.trim() === "") {
@@ -119,6 +119,7 @@ export class ImagesClient {
             this.batch = {
                 baseUrl: normalizeBaseUrl(opts.batchBaseUrl ?? defaultBatchBaseUrl(this.api.apiBaseUrl), "batchBaseUrl"),
                 budget,
+                configured: opts.batchRateLimit !== undefined,
                 cacheKey: `${this.api.apiBaseUrl} ${opts.accountId} ${fingerprint(opts.apiToken)}`,
             };
         }
@@ -255,7 +256,8 @@ export class ImagesClient {
 
     /** One limiter per batch host and account token: only one batch token is in use at a time. */
     private batchLimiter(): RateLimiter {
-        return sharedLimiter(`batch ${this.batch!.baseUrl} ${this.batch!.cacheKey}`, this.batch!.budget);
+        return sharedLimiter(`batch ${this.batch!.baseUrl} ${this.batch!.cacheKey}`, this.batch!.budget,
+            { isDefault: this.batch!.configured === false });
     }
 
     /** The shared batch token, fetched once and again before it expires (or once the host refused `rejected`). */

@@ -226,32 +226,40 @@ export class RateLimiter {
 
 // One registry per process: the dynamic provider host loads this module once (Node's require cache), so every
 // resource of a deployment shares the limiter of its account.
-const registry = new Map<string, RateLimiter>();
+const registry = new Map<string, { limiter: RateLimiter; configured: boolean }>();
 
 function ratePerSecond(b: RateBudget): number {
     return b.requests / b.windowSeconds;
 }
 
 /**
- * The process-wide limiter for `key`. Asking again with a stricter budget (a lower rate) tightens the existing
- * limiter; a looser one is ignored, so the order in which resources start does not matter.
+ * The process-wide limiter for `key`. A configured budget replaces a default one (a client built without
+ * `rateLimit` must not slow down the images of a stack that set it); between configured budgets the stricter rate
+ * and the smaller concurrency cap win, so the order in which resources start does not matter.
  */
-export function sharedLimiter(key: string, budget: RateBudget): RateLimiter {
+export function sharedLimiter(key: string, budget: RateBudget, opts: { isDefault?: boolean } = {}): RateLimiter {
+    const configured = !opts.isDefault;
     const existing = registry.get(key);
     if (!existing) {
         const limiter = new RateLimiter(budget);
-        registry.set(key, limiter);
+        registry.set(key, { limiter, configured });
         return limiter;
     }
-    const current = existing.budget;
+    if (!configured) return existing.limiter;
+    if (!existing.configured) {
+        existing.configured = true;
+        existing.limiter.setBudget(budget);
+        return existing.limiter;
+    }
+    const current = existing.limiter.budget;
     const stricterRate = ratePerSecond(budget) < ratePerSecond(current);
     const cap = Math.min(budget.maxConcurrent ?? Number.POSITIVE_INFINITY, current.maxConcurrent);
     if (stricterRate || cap < current.maxConcurrent) {
         const base = stricterRate ? budget : current;
-        existing.setBudget({
+        existing.limiter.setBudget({
             requests: base.requests, windowSeconds: base.windowSeconds, burst: base.burst,
             maxConcurrent: Number.isFinite(cap) ? cap : undefined,
         });
     }
-    return existing;
+    return existing.limiter;
 }

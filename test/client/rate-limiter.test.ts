@@ -173,6 +173,15 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         assert.notEqual(sharedLimiter("rate-limiter-test-other", { requests: 100, windowSeconds: 10 }), a);
     });
 
+    it("lets a configured budget replace a default one, and never the other way round", () => {
+        const key = "rate-limiter-test-default";
+        const a = sharedLimiter(key, { requests: 1100, windowSeconds: 300 }, { isDefault: true });
+        assert.equal(sharedLimiter(key, { requests: 5000, windowSeconds: 300 }), a);
+        assert.equal(a.budget.requests, 5000);
+        sharedLimiter(key, { requests: 1100, windowSeconds: 300 }, { isDefault: true });
+        assert.equal(a.budget.requests, 5000);
+    });
+
     it("rejects budgets that cannot work, naming the field", () => {
         assert.throws(() => new RateLimiter({ requests: 1.5, windowSeconds: 1 }), /rateLimit\.requests/);
         assert.throws(() => new RateLimiter({ requests: 5, windowSeconds: 0 }), /rateLimit\.windowSeconds/);
