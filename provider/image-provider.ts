@@ -5,7 +5,6 @@ import { checkImageInputs, ImageInputs, parseImageInputs, pickInputs } from "./i
 import { ImageOutputs, imageOutputs, StoredImageView } from "./image-outputs";
 import { CfImage, ImagesClient } from "./images-client";
 import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken } from "./provider-config";
-import { presignS3Url } from "./s3-presign";
 import { packMetadata, unpackMetadata } from "./source-metadata";
 
 // Module state lives in the host process for one deployment (the shim requires this module once per process).
@@ -70,7 +69,10 @@ function sameUserMetadata(image: CfImage, inputs: ImageInputs): boolean {
 }
 
 async function uploadSource(api: ImagesClient, inputs: ImageInputs): Promise<CfImage> {
-    const url = inputs.url?.startsWith("s3://") ? await presignS3Url(inputs.url, inputs.s3, settings.aws) : inputs.url;
+    // The AWS SDK is loaded only when an s3:// source needs it: it is most of the host's start-up time otherwise.
+    const url = inputs.url?.startsWith("s3://")
+        ? await (await import("./s3-presign")).presignS3Url(inputs.url, inputs.s3, settings.aws)
+        : inputs.url;
     return api.upload({
         id: inputs.imageId,
         url,
@@ -150,8 +152,13 @@ export const provider: pulumi.dynamic.ResourceProvider = {
         return guarded(props, async () => {
             const inputs = parseImageInputs(props);
             const api = client(inputs.accountId, resolveApiToken(inputs.apiToken, settings, process.env), inputs.apiBaseUrl);
-            const { image, adopted } = await uploadOrAdopt(api, inputs);
-            return { id: inputs.imageId, outs: imageOutputs(inputs, image, adopted) };
+            try {
+                const { image, adopted } = await uploadOrAdopt(api, inputs);
+                return { id: inputs.imageId, outs: imageOutputs(inputs, image, adopted) };
+            } catch (e) {
+                const source = inputs.url ?? `file ${inputs.filePath}`;
+                throw new Error(`image "${inputs.imageId}" from ${source}: ${(e as Error).message}`);
+            }
         });
     },
 
