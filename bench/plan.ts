@@ -28,6 +28,12 @@ export interface PlanChildResult {
 
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
+/** What the plan child declares, shaped like a real stack: a 32-hex account id, a 40-character secret token. */
+export const PLAN_ACCOUNT_ID = "023e105f4ecef8ad9ca31a8372d0c353";
+export const PLAN_ACCOUNT_HASH = "ZWd9g1K7eljCn_KDTu_MWA";
+export const PLAN_API_TOKEN_LENGTH = 40;
+export const PLAN_IMAGE_ORIGIN = "https://images.example.com";
+
 /** Runs bench/plan-child.ts for one size in a fresh node process and returns its JSON line. */
 export function runPlanChild(images: number, extraArgs: string[] = [], timeoutMs = 900_000): Promise<PlanChildResult> {
     const heapMb = Number(process.env.BENCH_PLAN_HEAP_MB ?? 12288);
