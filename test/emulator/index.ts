@@ -249,6 +249,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       res.end(out.body);
     });
   });
+  // Longer than Node clients' 5 s idle keep-alive, so an idle socket is never closed under a client's new request.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on("connection", (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
