@@ -15,7 +15,7 @@ export interface TestD1 extends D1BindingLike {
     prepare(sql: string): { bind(...values: unknown[]): { run(): Promise<unknown>; first<T>(column?: string): Promise<T | null> } };
 }
 
-export interface WorkerSetup { name: string; bindings: Record<string, string> }
+export interface WorkerSetup { name: string; bindings: Record<string, string>; /** default DATABASE_ID */ databaseId?: string }
 
 export interface RedirectWorkers {
     mf: Miniflare;
@@ -34,7 +34,7 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
             modules: [{ type: "ESModule" as const, path: WORKER_MAIN_MODULE, contents: script }],
             compatibilityDate: "2025-01-01",
             bindings: setup.bindings,
-            d1Databases: { DB: DATABASE_ID },
+            d1Databases: { DB: setup.databaseId ?? DATABASE_ID },
         })),
     });
     await mf.ready;

@@ -44,6 +44,8 @@ describe("redirect Worker in workerd", function () {
                 },
             },
             { name: "strict", bindings: { FALLBACK: "404" } },
+            { name: "no-table-origin", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url }, databaseId: "empty-db" },
+            { name: "no-table-404", bindings: { FALLBACK: "404" }, databaseId: "empty-db" },
         ]);
         const rows = {
             "/products/shoe.jpg": SHOE,
@@ -134,6 +136,15 @@ describe("redirect Worker in workerd", function () {
             const edge = await workers.fetch("edge", `${HOST}/products/shoe.jpg`, { method: "PUT", body: "payload" });
             assert.equal(edge.status, 200);
             assert.deepEqual(origin.requests.slice(before), [{ method: "PUT", url: "/legacy/products/shoe.jpg", body: "payload" }]);
+        });
+
+        it("fails open to the origin when D1 fails (no table yet), and answers 503 rather than a false 404 without one", async () => {
+            const open = await workers.fetch("no-table-origin", `${HOST}/no-table/a.jpg`);
+            assert.equal(open.status, 200);
+            assert.equal(await open.text(), "origin GET /no-table/a.jpg");
+            assert.equal(open.headers.get("x-redirect-source"), "error");
+            const closed = await workers.fetch("no-table-404", `${HOST}/no-table/a.jpg`);
+            assert.equal(closed.status, 503);
         });
 
         it("treats SQL-injection-shaped paths as plain keys", async () => {

@@ -133,7 +133,16 @@ function fallbackMode(env: Env): "origin" | "404" {
 async function redirect(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     const key = redirectKey(url.toString(), { matchHost: env.MATCH_HOST === "true" });
-    const { location, source } = await lookup(env, ctx, url, key);
+    let found: Lookup;
+    try {
+        found = await lookup(env, ctx, url, key);
+    } catch (error) {
+        // D1 unavailable (or the table not created yet): fail open to the old origin, never a false 404.
+        console.error(`redirect lookup failed for ${key}: ${error instanceof Error ? error.message : String(error)}`);
+        if (fallbackMode(env) === "origin") return fallback(env, request, url, "error");
+        return new Response("Service Unavailable\n", { status: 503, headers: { "retry-after": "5", "x-redirect-source": "error" } });
+    }
+    const { location, source } = found;
     if (location === null) return fallback(env, request, url, source);
     const target = redirectLocation(location, url.searchParams, env.FLEXIBLE_VARIANTS === "true");
     return new Response(null, {
