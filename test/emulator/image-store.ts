@@ -79,7 +79,7 @@ export class StoreSaver {
   constructor(
     private readonly file: string,
     private readonly images: Map<string, StoredImage>,
-    private readonly debounceMs = 50,
+    private readonly debounceMs = 500,
   ) {}
 
   changed(): void {
