@@ -4,21 +4,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import pLimit from "p-limit";
+import { openSource, type ImageSource } from "../components/sources";
 import { errorMessage, round, TableRow } from "./report";
 import { SectionContext, SectionResult } from "./section";
 
 // s3rver ships without types; this is the part of its API used here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver: new (opts: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> } = require("s3rver");
 
-interface ListedImage {
-    key: string;
-    size?: number;
-    contentHash?: string;
-}
-interface ImageSourceLike {
-    list(): AsyncIterable<ListedImage>;
-}
 
 /** Section 5: listing an S3 prefix through the s3 source (s3rver) and hashing a local folder through the local source. */
 export async function run(ctx: SectionContext): Promise<SectionResult> {
@@ -93,18 +85,10 @@ async function measureS3(work: string, keys: number, into: Record<string, unknow
         into.s3RawSdkSeconds = seconds(t);
         if (raw !== keys) throw new Error(`raw ListObjectsV2 returned ${raw} keys, expected ${keys}`);
 
-        process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
-        process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
-        const source = loadSource("s3", {
-            kind: "s3",
-            bucket,
-            prefix: "library/",
-            region: "us-east-1",
-            endpoint,
-            forcePathStyle: true,
-            access: "public",
-            publicBaseUrl: `${endpoint}/${bucket}`,
-        });
+        const source = openSource(
+            { kind: "s3", bucket, prefix: "library/", region: "us-east-1", endpoint, forcePathStyle: true, access: "public" },
+            { configPath: "bench.s3", aws: { accessKey: credentials.accessKeyId, secretKey: credentials.secretAccessKey, region: "us-east-1" } },
+        );
         t = process.hrtime.bigint();
         const listed = await count(source);
         into.s3Seconds = seconds(t);
@@ -142,7 +126,7 @@ async function measureLocal(work: string, files: number, into: Record<string, un
     }
     into.localRawMBps = round(mb / seconds(t), 1);
 
-    const source = loadSource("local", { kind: "local", dir });
+    const source = openSource({ kind: "local", dir }, { configPath: "bench.local" });
     t = process.hrtime.bigint();
     const listed = await count(source);
     into.localSeconds = seconds(t);
@@ -150,39 +134,7 @@ async function measureLocal(work: string, files: number, into: Record<string, un
     if (listed !== files) throw new Error(`local source listed ${listed} images, expected ${files}`);
 }
 
-/** Builds a source through the project's own factory (components/sources), whatever it is named there. */
-function loadSource(kind: string, config: Record<string, unknown>): ImageSourceLike {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const index = tryRequire("../components/sources") ?? tryRequire("../components/sources/index");
-    const factory = index && (index.createSource ?? index.sourceFor ?? index.openSource ?? index.makeSource);
-    if (typeof factory === "function") return factory(config) as ImageSourceLike;
-    const mod = tryRequire(`../components/sources/${kind}`);
-    if (!mod) throw new Error(`components/sources/${kind}.ts is not there yet`);
-    for (const value of Object.values(mod)) {
-        if (typeof value === "function" && /source/i.test((value as { name: string }).name)) {
-            const fn = value as (c: unknown) => ImageSourceLike;
-            try {
-                const made = /^[A-Z]/.test(fn.name) ? new (fn as unknown as new (c: unknown) => ImageSourceLike)(config) : fn(config);
-                if (made && typeof made.list === "function") return made;
-            } catch {
-                // not the factory; try the next export
-            }
-        }
-    }
-    throw new Error(`components/sources/${kind}.ts exports no source factory that takes the source config`);
-}
-
-function tryRequire(id: string): Record<string, unknown> | undefined {
-    try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        return require(id);
-    } catch (err) {
-        if ((err as { code?: string }).code === "MODULE_NOT_FOUND" && String((err as Error).message).includes(id.replace("../", ""))) return undefined;
-        throw err;
-    }
-}
-
-async function count(source: ImageSourceLike): Promise<number> {
+async function count(source: ImageSource): Promise<number> {
     let n = 0;
     for await (const _ of source.list()) n++;
     return n;
