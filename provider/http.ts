@@ -156,7 +156,9 @@ export function interpretNetworkError(code: string | undefined, message: string,
     const networkCode = code ?? (hangUp ? "ECONNRESET" : undefined);
     return {
         ok: false, errors: [], networkCode,
-        retryable: hangUp || (networkCode !== undefined && RETRYABLE_NETWORK_CODES.has(networkCode)),
+        // ERR_BAD_RESPONSE is axios' code for a body cut short (retry) and for an oversized one (do not).
+        retryable: hangUp || (networkCode !== undefined && RETRYABLE_NETWORK_CODES.has(networkCode) &&
+            !/maxContentLength/.test(message)),
         notApplied: networkCode === "ECONNREFUSED",
         detail: `network error ${networkCode ?? ""}${message ? `: ${message}` : ""}`.replace("error :", "error:"),
     };

@@ -4,7 +4,7 @@ import FormData from "form-data";
 import { z } from "zod";
 import { CloudflareApiError } from "../../provider/errors";
 import { ApiClientOptions, CloudflareApi } from "../../provider/http";
-import { drop, envelope, fail, hang, LoopbackServer, ok, startLoopback } from "./loopback-server";
+import { Behaviour, drop, envelope, fail, hang, LoopbackServer, ok, startLoopback } from "./loopback-server";
 
 const TOKEN = "tok-S3cr3t-9f8e7d6c5b4a";
 const Result = z.object({ n: z.number() });
@@ -68,8 +68,13 @@ describe("client/http: CloudflareApi against a controlled loopback server", () =
         assert.equal(server.seen.length, 4);
     });
 
-    it("retries a dropped connection", async () => {
-        server.script(drop, drop, ok({ n: 3 }));
+    it("retries a dropped connection, before the answer and in the middle of it", async () => {
+        const cutShort: Behaviour = (_req, res) => {
+            res.writeHead(200, { "content-type": "application/json", "content-length": "500" });
+            res.write('{"success":true,');
+            setTimeout(() => res.socket?.destroy(), 20);
+        };
+        server.script(drop, cutShort, ok({ n: 3 }));
         assert.deepEqual(await api().request({ method: "DELETE", path: "/x", schema: Result }), { n: 3 });
         assert.equal(server.seen.length, 3);
     });

@@ -122,6 +122,8 @@ describe("client/http: envelope and failure interpretation (pure)", () => {
         const refused = interpretNetworkError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:1");
         assert.ok(refused.retryable && !refused.ok && refused.notApplied);
         assert.ok(!interpretNetworkError("ENOTFOUND", "getaddrinfo ENOTFOUND nowhere.invalid").retryable);
+        assert.ok(interpretNetworkError("ERR_BAD_RESPONSE", "stream has been aborted").retryable);
+        assert.ok(!interpretNetworkError("ERR_BAD_RESPONSE", "maxContentLength size of 67108864 exceeded").retryable);
         const timeout = interpretNetworkError(undefined, "canceled", 30_000);
         assert.ok(timeout.retryable && !timeout.ok && /no response within 30000 ms/.test(timeout.detail!));
     });
