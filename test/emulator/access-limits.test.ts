@@ -131,6 +131,7 @@ describe("emulator rate limits", () => {
     assert.equal(limited?.headers.get("retry-after"), "1");
     assert.equal(errorCode(limited!), 971);
     assert.equal(emu.counters.byRoute["batch GET images/v2 200"], 4);
+    assert.equal(emu.counters.maxBatchRequestsInSecond, 7);
 
     const other = (await call(emu.baseUrl, "GET", `${IMAGES}/v1/batch_token`)).body.result.token;
     assert.equal((await call(emu.batchBaseUrl, "GET", "/images/v2", { token: other })).status, 200, "each batch token has its own budget");

@@ -61,6 +61,8 @@ export interface EmulatorCounters {
   afterWriteFaults: number;
   /** Peak per-token requests (accepted or not) seen in any rate window. */
   maxRequestsInWindow: number;
+  /** The same peak on the batch host: requests one batch token sent within one second. */
+  maxBatchRequestsInSecond: number;
 }
 
 export interface Emulator {
@@ -87,7 +89,7 @@ export interface Emulator {
 }
 
 function newCounters(): EmulatorCounters {
-  return { requests: 0, byRoute: {}, uploads: 0, deletes: 0, patches: 0, http429: 0, faultsInjected: 0, dropped: 0, afterWriteFaults: 0, maxRequestsInWindow: 0 };
+  return { requests: 0, byRoute: {}, uploads: 0, deletes: 0, patches: 0, http429: 0, faultsInjected: 0, dropped: 0, afterWriteFaults: 0, maxRequestsInWindow: 0, maxBatchRequestsInSecond: 0 };
 }
 
 function validateBudget(r: RateBudget, key: string): RateBudget {
@@ -171,7 +173,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const rateLimit = (l: SlidingWindowLimiter, key: string) => {
     const decision = l.take(key, Date.now());
-    if (l === limiter) counters.maxRequestsInWindow = Math.max(counters.maxRequestsInWindow, limiter.maxRequestsInWindow);
+    counters.maxRequestsInWindow = limiter.maxRequestsInWindow;
+    counters.maxBatchRequestsInSecond = batchLimiter.maxRequestsInWindow;
     if (!decision.allowed) {
       counters.http429++;
       throw new CfError(429, codes.rateLimited, messages.rateLimited, { "retry-after": String(decision.retryAfterSeconds) });
@@ -278,6 +281,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     resetCounters() {
       Object.assign(counters, newCounters());
       limiter.resetPeak();
+      batchLimiter.resetPeak();
     },
     flush: async () => saver?.flush(),
     async close() {

@@ -36,7 +36,7 @@ type Handler = Omit<RouteMatch, "label" | "scope" | "accountId"> & { name: strin
 
 /** The route below `/accounts/{acc}` or below the batch host's root. */
 function matchRest(method: string, rest: string[]): Handler | undefined {
-  const [a, b, c, d, e] = rest;
+  const [a, b, c, d] = rest;
   if (a === "images" && b === "v1") {
     if (rest.length === 2) {
       if (method === "POST") return { name: "images/v1", batch: true, write: true, handle: (env) => images.uploadImage(env.images, env.req) };
@@ -61,9 +61,8 @@ function matchRest(method: string, rest: string[]): Handler | undefined {
   if (a === "images" && b === "v2" && rest.length === 2 && method === "GET") {
     return { name: "images/v2", batch: true, write: false, handle: (env) => images.listV2(env.images, env.query) };
   }
-  if (a === "d1" && b === "database" && c && (d === "query" || d === "raw") && rest.length === 4 && e === undefined && method === "POST") {
-    const db = decodeId(c);
-    return { name: `d1/${d}`, batch: false, write: true, handle: (env) => d1Query(env.d1, db, d === "raw", env.req) };
+  if (a === "d1" && b === "database" && c && (d === "query" || d === "raw") && rest.length === 4 && method === "POST") {
+    return { name: `d1/${d}`, batch: false, write: true, handle: (env) => d1Query(env.d1, decodeId(c), d === "raw", env.req) };
   }
   return undefined;
 }
