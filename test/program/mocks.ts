@@ -67,6 +67,25 @@ export async function settled(): Promise<void> {
     await runtime.waitForRPCs?.();
 }
 
+/** What the engine receives besides the inputs: parent URN and the options that matter for the stack. */
+export interface RegistrationOptions { type: string; name: string; parent: string; retainOnDelete: boolean; protect: boolean }
+
+/**
+ * Wraps the mock monitor (call after setMocks) so each registration's parent and options are recorded: the
+ * Mocks interface sees only type, name and inputs.
+ */
+export function recordRegistrationOptions(): RegistrationOptions[] {
+    const seen: RegistrationOptions[] = [];
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource(req: unknown, cb: unknown): unknown } }).getMonitor();
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: unknown, callback: unknown) => {
+        const r = req as { getType(): string; getName(): string; getParent(): string; getRetainondelete?(): boolean; getProtect?(): boolean };
+        seen.push({ type: r.getType(), name: r.getName(), parent: r.getParent(), retainOnDelete: r.getRetainondelete?.() ?? false, protect: r.getProtect?.() ?? false });
+        return original(req, callback);
+    };
+    return seen;
+}
+
 /** URNs the mock monitor handed out: `urn:pulumi:<stack>::<project>::<parent types$type>::<name>`. */
 export function registeredUrns(): string[] {
     const monitor = (pulumi.runtime as unknown as { getMonitor(): { resources?: Map<string, unknown> } | undefined }).getMonitor();
