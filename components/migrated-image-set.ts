@@ -1,0 +1,202 @@
+import * as pulumi from "@pulumi/pulumi";
+import { CloudflareImage, CloudflareImageArgs, deliveryUrlFor } from "../provider/image";
+import { isValidImageId } from "./image-id";
+import { ImageMapping, ImagePlan, ImagePlanner, SKIP_REASONS } from "./image-plan";
+import { openSource } from "./sources";
+import { AwsSettings } from "./sources/s3";
+import { parseSource, Source } from "./sources/schema";
+import { SourceError } from "./sources/types";
+
+export const MIGRATED_IMAGE_SET_TYPE = "sourcing-kit:index:MigratedImageSet";
+
+export interface MigratedImageSetArgs {
+    accountId: string;
+    /** The Images account hash: delivery URLs are `https://imagedelivery.net/<accountHash>/<id>/public`. */
+    accountHash: string;
+    apiToken?: pulumi.Input<string>;
+    apiBaseUrl?: string;
+    source: Source;
+    /** A path prefix for every custom ID (`legacy` -> `legacy/<key>`). */
+    idPrefix?: string;
+    /** picomatch globs on source keys. */
+    include?: string[];
+    exclude?: string[];
+    /** Migrate only the first N images (in key order): a trial run. */
+    sample?: number;
+    metadata?: Record<string, string>;
+    onConflict?: "adopt" | "overwrite" | "fail";
+    requireSignedURLs?: boolean;
+    /** Where this set sits in stack config, e.g. `sourcing-kit:sources[1]`, for error messages. */
+    configPath?: string;
+}
+
+/** What the set resolved to at plan time. */
+export interface MigratedImageSetData {
+    planned: number;
+    skipped: Record<string, number>;
+    duplicates: number;
+    mapping: Record<string, ImageMapping>;
+}
+
+// Full args (source credentials, long URL lists) reach initialize() through here instead of the component's
+// registered inputs, which the engine would store in state.
+const pendingArgs = new WeakMap<object, { name: string; args: MigratedImageSetArgs }>();
+
+/**
+ * One source expanded into CloudflareImage resources at program time, so `pulumi preview` lists every image by
+ * name; counts and the old-URL -> delivery-URL mapping are known before anything is created.
+ */
+export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetData> {
+    readonly planned: pulumi.Output<number>;
+    /** Skipped source objects by reason (not-an-image, too-large, unsupported-format, empty, archived). */
+    readonly skipped: pulumi.Output<Record<string, number>>;
+    readonly duplicates: pulumi.Output<number>;
+    /** Old URL or path -> { imageId, deliveryUrl }, for RedirectLayer. */
+    readonly mapping: pulumi.Output<Record<string, ImageMapping>>;
+
+    constructor(name: string, args: MigratedImageSetArgs, opts?: pulumi.ComponentResourceOptions) {
+        const inputs = { sourceKind: typeof args?.source?.kind === "string" ? args.source.kind : undefined };
+        pendingArgs.set(inputs, { name, args });
+        super(MIGRATED_IMAGE_SET_TYPE, name, inputs, opts);
+        const data = this.getData();
+        this.planned = pulumi.output(data.then((d) => d.planned));
+        this.skipped = pulumi.output(data.then((d) => d.skipped));
+        this.duplicates = pulumi.output(data.then((d) => d.duplicates));
+        this.mapping = pulumi.output(data.then((d) => d.mapping));
+    }
+
+    // Called by ComponentResource's constructor; listing is async, so the images are declared here.
+    protected override async initialize(inputs: pulumi.Inputs): Promise<MigratedImageSetData> {
+        const pending = pendingArgs.get(inputs);
+        pendingArgs.delete(inputs);
+        if (!pending) throw new Error("MigratedImageSet: initialize called without its arguments");
+        // The listing can take a while with no RPC in flight: keep the program from finishing meanwhile.
+        const done = pulumi.runtime.rpcKeepAlive();
+        try {
+            return await this.expand(pending.name, pending.args);
+        } catch (error) {
+            // Configuration problems are the user's to fix: show the message, not a stack trace.
+            throw error instanceof SourceError ? new pulumi.RunError(error.message) : error;
+        } finally {
+            done();
+        }
+    }
+
+    private async expand(name: string, args: MigratedImageSetArgs): Promise<MigratedImageSetData> {
+        // 1. Validate everything before any image is declared.
+        const configPath = args.configPath ?? `${name}.source`;
+        const source = parseSource(args.source, configPath);
+        checkSetOptions(args, configPath);
+
+        // 2. List the source and plan: skips, duplicates, custom IDs, collisions, mapping.
+        const planner = new ImagePlanner({
+            configPath,
+            idPrefix: args.idPrefix,
+            include: args.include,
+            exclude: args.exclude,
+            sample: args.sample,
+            metadata: args.metadata,
+            deliveryUrl: (imageId) => deliveryUrlFor(args.accountHash, imageId),
+        });
+        const aws = source.kind === "s3" ? awsSettingsFromConfig() : undefined;
+        for await (const image of openSource(source, { configPath, aws }).list()) planner.add(image);
+        const plan = planner.finish();
+
+        // 3. One CloudflareImage per planned image, named after its custom ID.
+        this.declareImages(plan, args, source);
+
+        // 4. Say what happened, in one line an operator can scan.
+        pulumi.log.info(summaryLine(name, plan), this);
+        for (const line of detailLines(name, plan, args.sample)) pulumi.log.info(line, this);
+
+        const data = { planned: plan.images.length, skipped: { ...plan.skipped } as Record<string, number>, duplicates: plan.duplicates, mapping: plan.mapping };
+        // The mapping stays a program-side output: in the component's state it would only double the checkpoint.
+        this.registerOutputs({ planned: data.planned, skipped: data.skipped, duplicates: data.duplicates });
+        return data;
+    }
+
+    private declareImages(plan: ImagePlan, args: MigratedImageSetArgs, source: Source): void {
+        const shared: Omit<CloudflareImageArgs, "imageId" | "sourceHash"> = {
+            accountId: args.accountId,
+            ...(args.apiToken !== undefined ? { apiToken: args.apiToken } : {}),
+            ...(args.apiBaseUrl !== undefined ? { apiBaseUrl: args.apiBaseUrl } : {}),
+            ...(args.onConflict !== undefined ? { onConflict: args.onConflict } : {}),
+            ...(args.requireSignedURLs !== undefined ? { requireSignedURLs: args.requireSignedURLs } : {}),
+        };
+        const s3 = source.kind === "s3" ? s3Options(source) : undefined;
+        const images = plan.images;
+        for (let i = 0; i < images.length; i++) {
+            const image = images[i];
+            const imageArgs: CloudflareImageArgs = { ...shared, imageId: image.imageId, sourceHash: image.sourceHash };
+            if (image.url !== undefined) imageArgs.url = image.url;
+            if (image.filePath !== undefined) imageArgs.filePath = image.filePath;
+            if (image.metadata !== undefined) imageArgs.metadata = image.metadata;
+            if (s3 && image.url?.startsWith("s3://")) imageArgs.s3 = s3;
+            // Custom IDs are unique within the set and use only [A-Za-z0-9._~/-], so names are unique and readable.
+            new CloudflareImage(imageResourceName(image.imageId), imageArgs, { parent: this });
+        }
+    }
+}
+
+/** The resource name of an image in `pulumi preview`: `img-<custom id>` (the ID is unique within the set). */
+export function imageResourceName(imageId: string): string {
+    return `img-${imageId}`;
+}
+
+/** `<name>: 1,234 planned, 12 skipped (not-an-image 10, too-large 2), 3 duplicates` */
+export function summaryLine(name: string, plan: Pick<ImagePlan, "images" | "skipped" | "duplicates">): string {
+    const skippedTotal = SKIP_REASONS.reduce((sum, reason) => sum + (plan.skipped[reason] ?? 0), 0);
+    const reasons = SKIP_REASONS.filter((reason) => plan.skipped[reason]).map((reason) => `${reason} ${count(plan.skipped[reason]!)}`);
+    return (
+        `${name}: ${count(plan.images.length)} planned, ${count(skippedTotal)} skipped` +
+        (reasons.length > 0 ? ` (${reasons.join(", ")})` : "") +
+        `, ${count(plan.duplicates)} duplicates`
+    );
+}
+
+function detailLines(name: string, plan: ImagePlan, sample: number | undefined): string[] {
+    const lines: string[] = [];
+    const examples = SKIP_REASONS.filter((reason) => plan.skipExamples[reason]?.length).map((reason) => `${reason}: ${plan.skipExamples[reason]!.join(", ")}`);
+    if (examples.length > 0) lines.push(`${name}: skipped, for example ${examples.join("; ")}`);
+    if (plan.excluded > 0) lines.push(`${name}: ${count(plan.excluded)} left out by include/exclude`);
+    if (sample !== undefined && plan.sampledOut > 0) lines.push(`${name}: sample ${count(sample)}: ${count(plan.sampledOut)} more images not planned`);
+    return lines;
+}
+
+function count(n: number): string {
+    return n.toLocaleString("en-US");
+}
+
+function checkSetOptions(args: MigratedImageSetArgs, configPath: string): void {
+    const problems: string[] = [];
+    if (typeof args.accountId !== "string" || args.accountId === "") problems.push(`${configPath}: accountId is required`);
+    if (typeof args.accountHash !== "string" || args.accountHash === "") problems.push(`${configPath}: accountHash is required (Images dashboard > Developer Resources)`);
+    if (args.idPrefix !== undefined && !isValidImageId(args.idPrefix.replace(/^\/+|\/+$/g, ""))) {
+        problems.push(`${configPath}.idPrefix: "${args.idPrefix}" must be a path of A-Z a-z 0-9 . _ ~ - segments, such as legacy or shop/v1`);
+    }
+    if (args.sample !== undefined && !(Number.isInteger(args.sample) && args.sample > 0)) {
+        problems.push(`${configPath}.sample: must be a positive whole number`);
+    }
+    for (const field of ["include", "exclude"] as const) {
+        const globs = args[field];
+        if (globs !== undefined && !(Array.isArray(globs) && globs.every((g) => typeof g === "string" && g !== ""))) {
+            problems.push(`${configPath}.${field}: must be a list of glob patterns such as "products/**/*.jpg"`);
+        }
+    }
+    if (problems.length > 0) throw new SourceError(problems.join("\n"), configPath);
+}
+
+function s3Options(source: Extract<Source, { kind: "s3" }>): { region?: string; endpoint?: string; forcePathStyle?: boolean } | undefined {
+    const options = {
+        ...(source.region !== undefined ? { region: source.region } : {}),
+        ...(source.endpoint !== undefined ? { endpoint: source.endpoint } : {}),
+        ...(source.forcePathStyle !== undefined ? { forcePathStyle: source.forcePathStyle } : {}),
+    };
+    return Object.keys(options).length > 0 ? options : undefined;
+}
+
+// The same stack config the provider presigns with (`aws:*`); read raw, as listing needs plain values in the program.
+function awsSettingsFromConfig(): AwsSettings {
+    const get = (key: string) => pulumi.runtime.getConfig(`aws:${key}`) || undefined;
+    return { accessKey: get("accessKey"), secretKey: get("secretKey"), token: get("token"), region: get("region") };
+}
