@@ -392,10 +392,11 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     let apiBaseUrl: string | undefined;
     if (apiBaseUrlText !== undefined) {
         const parsed = z.url({ protocol: /^https?$/ }).safeParse(apiBaseUrlText);
-        if (parsed.success) apiBaseUrl = apiBaseUrlText.replace(/\/+$/, "");
+        // The default is left unset: the providers assume it, and every image's state stays smaller.
+        if (parsed.success) apiBaseUrl = apiBaseUrlText.replace(/\/+$/, "") === DEFAULT_API_BASE_URL ? undefined : apiBaseUrlText.replace(/\/+$/, "");
         else problems.push(`${key("apiBaseUrl")}: must be an http(s) URL such as ${DEFAULT_API_BASE_URL} (got ${JSON.stringify(apiBaseUrlText)})`);
     }
-    const realApi = apiBaseUrl === undefined || apiBaseUrl === DEFAULT_API_BASE_URL;
+    const realApi = apiBaseUrl === undefined;
 
     const accountId = values[key("accountId")];
     if (accountId === undefined || accountId.trim() === "") {
