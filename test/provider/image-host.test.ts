@@ -210,17 +210,22 @@ describe("CloudflareImage in the real dynamic provider host", function () {
 
     it("6. refresh after an out-of-band delete drops the image; the next up uploads it again", async () => {
         emu.images.delete("s1/img-2.png");
+        emu.images.get("s1/img-9.png")!.meta = { [SOURCE_HASH_KEY]: "png-9", alt: "edited in the dashboard" };
         const refreshed = await driver.refresh();
         seen.push(driver.plainTextCheckpoint());
         assert.deepEqual(refreshed.errors, []);
         assert.equal(refreshed.counts.drop, 1);
         assert.equal(refreshed.counts.refresh, desired.length - 1);
         assert.ok(!driver.state.has(urnOf("img-2")));
+        emu.resetCounters();
         const again = await up(desired);
         assert.deepEqual(again.errors, []);
         assert.equal(again.counts.create, 1);
-        assert.equal(again.counts.same, desired.length - 1, "refreshed images match the program");
+        assert.equal(again.counts.update, 1, "the metadata edited out of band is put back");
+        assert.equal(again.counts.same, desired.length - 2, "refreshed images match the program");
         assert.ok(emu.images.has("s1/img-2.png"));
+        assert.deepEqual(emu.images.get("s1/img-9.png")!.meta, { [SOURCE_HASH_KEY]: "png-9" });
+        assert.equal(emu.counters.patches, 1);
     });
 
     {
