@@ -78,3 +78,22 @@ export async function startServer(respond: (req: http.IncomingMessage, body: str
 /** A valid 1x1 PNG. */
 export const PNG_1X1 = Buffer.from(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
+
+/**
+ * Bulk-loads rows straight into the miniflare D1 (100,000 rows in about a second) for benchmarks and big tests.
+ * SQL literals here, prepared statements everywhere else: test and bench data only.
+ */
+export async function seedRows(db: TestD1, rows: Record<string, string>, shard = "seed"): Promise<void> {
+    const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
+    const exec = (db as unknown as { exec(sql: string): Promise<unknown> }).exec.bind(db);
+    const entries = Object.entries(rows);
+    const lines: string[] = [];
+    for (let i = 0; i < entries.length; i += 400) {
+        const values = entries.slice(i, i + 400)
+            .map(([path, location]) => `(${literal(path)}, ${literal(location)}, NULL, ${literal(shard)}, 0)`).join(", ");
+        lines.push(`INSERT INTO redirects (path, location, image_id, shard, updated_at) VALUES ${values} ` +
+            "ON CONFLICT (path) DO UPDATE SET location = excluded.location, shard = excluded.shard;");
+    }
+    // exec runs one statement per line; each line stays under D1's 100 KB statement limit for short rows.
+    for (let i = 0; i < lines.length; i += 20) await exec(lines.slice(i, i + 20).join("\n"));
+}
