@@ -1,0 +1,111 @@
+import * as pulumi from "@pulumi/pulumi";
+import { loadStackConfig, PROJECT, type StackConfig } from "./config";
+import { ScopedApiToken } from "./components/scoped-api-token";
+import { MigratedImageSet } from "./components/migrated-image-set";
+import { RedirectLayer } from "./components/redirect-layer";
+import { CloudflareImage } from "./provider/image";
+
+/** The SQL that reads the full old-URL -> delivery-URL mapping out of the redirect database. */
+const MAPPING_QUERY = "SELECT path, location, image_id FROM redirects ORDER BY path";
+
+/** Lowercase, dash-separated, at most `max` characters: safe for D1 database and Worker script names. */
+function resourceSlug(text: string, max = 63): string {
+    return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, max).replace(/-+$/, "");
+}
+
+/** `sourcing-kit:retainOnDelete`: `pulumi destroy` forgets the images instead of deleting them. */
+const retainImages: pulumi.ResourceTransformation = (args) =>
+    args.resource instanceof CloudflareImage
+        ? { props: args.props, opts: pulumi.mergeOptions(args.opts, { retainOnDelete: true }) }
+        : undefined;
+
+/** The stack: validated config -> ScopedApiToken -> one MigratedImageSet per source -> RedirectLayer. */
+function migrate(config: StackConfig) {
+    const stack = pulumi.getStack();
+
+    // 1. The least-privilege token the images and redirect rows are written with.
+    const token = config.scopedToken
+        ? new ScopedApiToken("migration-token", {
+            accountId: config.accountId,
+            tokenName: `${PROJECT} ${stack} migration`.slice(0, 120),
+            d1Write: config.redirects !== undefined,
+            expiresOn: config.tokenExpiresOn,
+            allowedIps: config.tokenAllowedIps,
+        })
+        : undefined;
+    // Without a scoped token the providers fall back to cloudflare:apiToken, then CLOUDFLARE_API_TOKEN.
+    const apiToken = token?.value;
+
+    // 2. One image set per source, named from the source so reordering the list renames nothing.
+    const sets = config.sources.map((entry) => ({
+        name: entry.name,
+        set: new MigratedImageSet(
+            entry.name,
+            {
+                accountId: config.accountId,
+                accountHash: config.accountHash,
+                apiToken,
+                apiBaseUrl: config.apiBaseUrl,
+                source: entry.source,
+                idPrefix: entry.idPrefix,
+                include: entry.include,
+                exclude: entry.exclude,
+                sample: entry.sample,
+                metadata: entry.metadata,
+                onConflict: entry.onConflict,
+                requireSignedURLs: entry.requireSignedURLs,
+                configPath: entry.configPath,
+            },
+            config.retainOnDelete ? { transformations: [retainImages] } : undefined,
+        ),
+    }));
+
+    // 3. Old URLs answer with a 301 to the new delivery URLs.
+    const redirects = config.redirects;
+    const databaseName = redirects ? (redirects.databaseName ?? resourceSlug(`${PROJECT}-${stack}-redirects`)) : undefined;
+    const layer = redirects
+        ? new RedirectLayer("redirects", {
+            accountId: config.accountId,
+            mappings: sets.map(({ set }) => set.mapping),
+            zoneId: redirects.zoneId,
+            routePattern: redirects.routePattern,
+            customDomain: redirects.customDomain,
+            fallback: redirects.fallback,
+            originUrl: redirects.originUrl,
+            webhookSecret: config.webhookSecret === undefined ? undefined : pulumi.secret(config.webhookSecret),
+            webhookPath: redirects.webhookPath,
+            apiToken,
+            apiBaseUrl: config.apiBaseUrl,
+            databaseName,
+            scriptName: redirects.scriptName ?? resourceSlug(`${PROJECT}-${stack}-redirects`),
+            shardSize: redirects.shardSize,
+            matchHost: redirects.matchHost,
+            flexibleVariants: redirects.flexibleVariants,
+            cacheTtlSeconds: redirects.cacheTtlSeconds,
+        }, { dependsOn: sets.map(({ set }) => set) })
+        : undefined;
+
+    // Stack outputs: counts and where to look, never a secret.
+    const sources: Record<string, pulumi.Output<{ planned: number; skipped: Record<string, number>; duplicates: number }>> = {};
+    for (const { name, set } of sets) {
+        sources[name] = pulumi.all([set.planned, set.skipped, set.duplicates])
+            .apply(([planned, skipped, duplicates]) => ({ planned, skipped, duplicates }));
+    }
+    const allMappings = pulumi.all(sets.map(({ set }) => set.mapping));
+    return {
+        sources,
+        imagesPlanned: pulumi.all(sets.map(({ set }) => set.planned)).apply((counts) => counts.reduce((a, b) => a + b, 0)),
+        mappedUrls: allMappings.apply((maps) => maps.reduce((n, m) => n + Object.keys(m).length, 0)),
+        tokenId: token?.tokenId,
+        redirectHostname: layer?.hostname,
+        redirectDatabase: layer
+            ? { name: databaseName!, id: layer.databaseId, query: MAPPING_QUERY }
+            : undefined,
+        mapping: config.exportMapping
+            ? allMappings.apply((maps) => Object.assign({}, ...maps) as Record<string, { imageId: string; deliveryUrl: string }>)
+            : undefined,
+    };
+}
+
+// Config is validated before anything is declared, so a bad stack fails with every problem listed at once.
+export = async () => migrate(loadStackConfig());
