@@ -14,9 +14,9 @@ export const MAX_ROWS_PER_SHARD = 1000;
 export const D1_MAX_PARAMS = 100;
 export const D1_MAX_STATEMENT_BYTES = 100_000;
 
-/** 32 bits of sha256(path), as a bit string: the path's place in the shard trie. */
-function hashBits(path: string): string {
-    return createHash("sha256").update(path).digest().readUInt32BE(0).toString(2).padStart(32, "0");
+/** 32 bits of sha256(path): the path's place in the shard trie (most significant bit first). */
+function hash32(path: string): number {
+    return createHash("sha256").update(path).digest().readUInt32BE(0);
 }
 
 /**
@@ -28,19 +28,29 @@ export function shardRows(rows: Rows, shardSize = MAX_ROWS_PER_SHARD): Map<strin
     if (!Number.isInteger(shardSize) || shardSize < 1 || shardSize > MAX_ROWS_PER_SHARD) {
         throw new Error(`shardSize ${shardSize}: must be an integer from 1 to ${MAX_ROWS_PER_SHARD}`);
     }
-    const entries = Object.keys(rows).sort().map((path) => ({ path, bits: hashBits(path) }));
+    const paths = Object.keys(rows).sort();
+    const hashes = new Uint32Array(paths.length);
+    paths.forEach((path, i) => { hashes[i] = hash32(path); });
     const shards = new Map<string, Rows>();
-    const split = (prefix: string, members: typeof entries): void => {
-        if (members.length <= shardSize || prefix.length === 32) {
+    // members: indexes into paths, kept in path order; depth: bits of the prefix consumed so far.
+    const split = (prefix: string, members: number[]): void => {
+        const depth = prefix.length;
+        if (members.length <= shardSize || depth === 32) {
             if (members.length > 0 || prefix === "") {
-                shards.set(prefix, Object.fromEntries(members.map((m) => [m.path, rows[m.path]])));
+                const shard: Rows = {};
+                for (const i of members) shard[paths[i]] = rows[paths[i]];
+                shards.set(prefix, shard);
             }
             return;
         }
-        split(`${prefix}0`, members.filter((m) => m.bits[prefix.length] === "0"));
-        split(`${prefix}1`, members.filter((m) => m.bits[prefix.length] === "1"));
+        const bit = 31 - depth;
+        const zeros: number[] = [];
+        const ones: number[] = [];
+        for (const i of members) ((hashes[i] >>> bit) & 1 ? ones : zeros).push(i);
+        split(`${prefix}0`, zeros);
+        split(`${prefix}1`, ones);
     };
-    split("", entries);
+    split("", paths.map((_, i) => i));
     return new Map([...shards.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
