@@ -25,15 +25,16 @@ export interface ApiClientOptions {
     apiToken: string;
     /** Default https://api.cloudflare.com/client/v4; the emulator's `baseUrl` in tests. */
     apiBaseUrl?: string;
-    /** Per-attempt timeout; default 30 s, and for uploads (requests with `form`) 60 s unless uploadTimeoutMs. */
+    /** Per-attempt timeout; default 30 s. When set, uploads use it too unless uploadTimeoutMs is set. */
     timeoutMs?: number;
-    /** Per-attempt timeout of uploads; default timeoutMs, else 60 s. */
+    /** Per-attempt timeout of uploads (requests with `form`); default timeoutMs if set, else 60 s. */
     uploadTimeoutMs?: number;
     /** Attempts per request including the first; default 8. */
     maxAttempts?: number;
     /** Backoff base and cap (full jitter); default 500 ms and 30 s. */
     baseDelayMs?: number;
     maxDelayMs?: number;
+    /** A 429 whose Retry-After exceeds this fails at once instead of waiting; default 15 minutes. */
     maxRetryAfterMs?: number;
     /** Account request budget shared by the whole process; default 1,100 per 300 s. */
     rateLimit?: RateBudget;
