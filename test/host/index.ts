@@ -5,3 +5,4 @@ export { EngineDriver, isSecret, secret, SECRET_SIG, SECRET_SIG_KEY, UNKNOWN_VAL
 export type { DesiredResource, ResourceState, RunResult, StepError, StepOp, StepRecord } from "./engine-driver";
 export { captureImageRegistration, serializedImageProvider } from "./serialized-provider";
 export type { CapturedRegistration } from "./serialized-provider";
+export { desiredImage, IMAGE_TYPE, imageUrn } from "./image-resources";

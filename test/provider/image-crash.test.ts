@@ -1,13 +1,13 @@
 import { strict as assert } from "assert";
 import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
-import { DesiredResource, EngineDriver, secret, unwrapSecrets } from "../host/engine-driver";
+import { DesiredResource, EngineDriver, unwrapSecrets } from "../host/engine-driver";
 import { Props, startProviderHost } from "../host/provider-host";
 import { CapturedRegistration, captureImageRegistration } from "../host/serialized-provider";
+import { desiredImage } from "../host/image-resources";
 
 const TOKEN = "tok-crash-0b5e93c7aa";
 const M = 24;
-const TYPE = "pulumi-nodejs:dynamic/sourcing-kit:CloudflareImage";
 
 const outputsOf = (d: EngineDriver, urn: string) => unwrapSecrets(d.state.get(urn)!.outputs) as Props;
 
@@ -19,13 +19,9 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
     const hostOutputs: Array<() => string> = [];
     const seen: string[] = [];
 
-    const image = (i: number): DesiredResource => ({
-        urn: `urn:pulumi:host-test::sourcing-kit::${TYPE}::crash-${i}`,
-        additionalSecretOutputs: reg.additionalSecretOutputs,
-        inputs: {
-            __provider: reg.inputs.__provider, accountId: "acc-test", imageId: `s7/crash-${i}.png`,
-            url: origin.url(`/img/${i}.png`), sourceHash: `png-${i}`, apiBaseUrl: emu.baseUrl, apiToken: secret(TOKEN),
-        },
+    const image = (i: number): DesiredResource => desiredImage(reg, `crash-${i}`, {
+        accountId: "acc-test", imageId: `s7/crash-${i}.png`, url: origin.url(`/img/${i}.png`), sourceHash: `png-${i}`,
+        apiBaseUrl: emu.baseUrl, apiToken: TOKEN,
     });
     let all: DesiredResource[] = [];
 
@@ -38,7 +34,7 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
     before(async () => {
         reg = await captureImageRegistration();
         // Latency on writes keeps uploads in flight long enough to kill the host in the middle of them.
-        emu = await startEmulator({ tokens: [TOKEN], faults: { latencyMs: [150, 350], routes: "writes" } });
+        emu = await startEmulator({ tokens: [TOKEN], faults: { latencyMs: [150, 600], routes: "writes" } });
         origin = await startImageOrigin();
         driver = await EngineDriver.start({});
         hostOutputs.push(driver.host.output);
@@ -53,11 +49,11 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
 
     it("a rerun on a new host adopts what reached Cloudflare: every custom ID exists once, nothing orphaned", async () => {
         const run = up(all);
-        while (emu.counters.uploads < 6) await new Promise((r) => setTimeout(r, 10));
+        while (emu.counters.uploads < 3) await new Promise((r) => setTimeout(r, 10));
         await driver.host.kill("SIGKILL");
         const crashed = await run;
         assert.ok(crashed.errors.length > 0, "the in-flight creates failed with the host");
-        await new Promise((r) => setTimeout(r, 500)); // uploads already sent land in the emulator after their latency
+        await new Promise((r) => setTimeout(r, 700)); // uploads already sent land in the emulator after their latency
         const recorded = new Set([...driver.state.keys()].map((urn) => outputsOf(driver, urn).imageId));
         const orphans = [...emu.images.keys()].filter((id) => !recorded.has(id));
         console.log(`      killed with ${recorded.size} creates recorded, ${orphans.length} landed without state, ` +
