@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { normalisePathname, redirectKey } from "../../components/redirect/paths";
 import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../components/redirect/delivery-url";
 import { schemaStatements } from "../../components/redirect/schema";
+import { cloudinaryFallback } from "../../components/redirect/cloudinary";
 
 describe("redirect key normalisation", () => {
     const cases: [string, string][] = [
@@ -77,6 +78,22 @@ describe("delivery URLs and flexible variants", () => {
         assert.equal(redirectLocation(stored, q, false), stored);
         assert.equal(redirectLocation(stored, new URLSearchParams("x=1"), true), stored);
         assert.equal(redirectLocation("https://example.com/a.jpg", q, true), "https://example.com/a.jpg");
+    });
+});
+
+describe("Cloudinary transformed paths", () => {
+    it("strips transformation segments, keeps version and public ID, and maps what a flexible variant can express", () => {
+        const fallback = cloudinaryFallback("/demo/image/upload/w_400,h_300,c_fill/q_80,f_webp,e_sepia/v123/shop/shoe.jpg")!;
+        assert.equal(fallback.key, "/demo/image/upload/v123/shop/shoe.jpg");
+        assert.deepEqual(flexibleVariantOptions(fallback.query), ["w=400", "h=300", "fit=cover", "quality=80", "format=webp"]);
+        assert.equal(cloudinaryFallback("img.example.com/demo/image/upload/c_limit,w_50/x.png")?.key, "img.example.com/demo/image/upload/x.png");
+    });
+
+    it("leaves untransformed and non-Cloudinary paths alone", () => {
+        assert.equal(cloudinaryFallback("/demo/image/upload/v123/shoe.jpg"), undefined);
+        assert.equal(cloudinaryFallback("/demo/video/upload/w_100/clip.mp4"), undefined);
+        assert.equal(cloudinaryFallback("/a/b/c/w_100/d.jpg"), undefined);
+        assert.equal(cloudinaryFallback("/demo/image/upload/w_100"), undefined);
     });
 });
 

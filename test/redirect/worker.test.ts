@@ -52,6 +52,8 @@ describe("redirect Worker in workerd", function () {
             "/Gallery/My%20Photo%20(1).JPG": "https://imagedelivery.net/hash-test/gallery/my-photo-1/public",
             "/caf%C3%A9/cr%C3%A8me.png": "https://imagedelivery.net/hash-test/cafe/creme/public",
             "/hot.jpg": "https://imagedelivery.net/hash-test/hot/public",
+            "/demo/image/upload/v1700000000/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
+            "/demo/image/upload/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
         };
         await workers.db.batch(upsertStatements("test-shard", rows).map((s) => workers.db.prepare(s.sql).bind(...s.params)));
     });
@@ -112,6 +114,16 @@ describe("redirect Worker in workerd", function () {
             assert.equal(edge.headers.get("location"), "https://imagedelivery.net/hash-test/products/shoe/w=400,h=300,fit=cover,quality=75,format=webp");
             const strict = await workers.fetch("strict", `${HOST}/products/shoe.jpg?w=400&fm=webp`);
             assert.equal(strict.headers.get("location"), SHOE);
+        });
+
+        it("redirects transformed Cloudinary URLs through their untransformed row, transformations as the variant", async () => {
+            const path = "/demo/image/upload/w_300,h_200,c_fill/q_80,f_webp/v1700000000/shop/boot.jpg";
+            const edge = await workers.fetch("edge", `${HOST}${path}`);
+            assert.equal(edge.status, 301);
+            assert.equal(edge.headers.get("location"), "https://imagedelivery.net/hash-test/shop/boot/w=300,h=200,fit=cover,quality=80,format=webp");
+            const strict = await workers.fetch("strict", `${HOST}/demo/image/upload/c_limit,w_64/shop/boot.jpg`);
+            assert.equal(strict.status, 301);
+            assert.equal(strict.headers.get("location"), "https://imagedelivery.net/hash-test/shop/boot/public");
         });
     });
 

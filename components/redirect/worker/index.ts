@@ -5,6 +5,7 @@
  */
 import { redirectKey } from "../paths";
 import { redirectLocation } from "../delivery-url";
+import { cloudinaryFallback } from "../cloudinary";
 import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
 import { deleteImage, uploadFromUrl, ImagesApiConfig, ImagesApiError } from "./images-api";
 
@@ -142,9 +143,16 @@ async function redirect(request: Request, env: Env, ctx: ExecutionContext): Prom
         if (fallbackMode(env) === "origin") return fallback(env, request, url, "error");
         return new Response("Service Unavailable\n", { status: 503, headers: { "retry-after": "5", "x-redirect-source": "error" } });
     }
+    let query = url.searchParams;
+    const transformed = found.location === null ? cloudinaryFallback(key) : undefined;
+    if (transformed) {
+        // A transformed Cloudinary URL: the row holds the untransformed one; its transformations become the variant.
+        const untransformed = await lookup(env, ctx, url, transformed.key).catch(() => found);
+        if (untransformed.location !== null) [found, query] = [untransformed, transformed.query];
+    }
     const { location, source } = found;
     if (location === null) return fallback(env, request, url, source);
-    const target = redirectLocation(location, url.searchParams, env.FLEXIBLE_VARIANTS === "true");
+    const target = redirectLocation(location, query, env.FLEXIBLE_VARIANTS === "true");
     return new Response(null, {
         status: 301,
         headers: {
