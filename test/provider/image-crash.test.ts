@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { Emulator, startEmulator } from "../emulator";
-import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
+import { ImageOrigin, pngBytes, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver, unwrapSecrets } from "../host/engine-driver";
 import { Props, startProviderHost } from "../host/provider-host";
 import { CapturedRegistration, captureImageRegistration } from "../host/serialized-provider";
@@ -20,7 +20,7 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
     const seen: string[] = [];
 
     const image = (i: number): DesiredResource => desiredImage(reg, `crash-${i}`, {
-        accountId: "acc-test", imageId: `s7/crash-${i}.png`, url: origin.url(`/img/${i}.png`), sourceHash: `png-${i}`,
+        accountId: "acc-test", imageId: `s7/crash-${i}.png`, url: origin.url(i < M ? `/slow/${i}.png` : `/img/${i}.png`), sourceHash: `png-${i}`,
         apiBaseUrl: emu.baseUrl, apiToken: TOKEN,
     });
     let all: DesiredResource[] = [];
@@ -33,9 +33,11 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
 
     before(async () => {
         reg = await captureImageRegistration();
-        // Latency on writes keeps uploads in flight long enough to kill the host in the middle of them.
-        emu = await startEmulator({ tokens: [TOKEN], faults: { latencyMs: [150, 600], routes: "writes" } });
+        emu = await startEmulator({ tokens: [TOKEN] });
         origin = await startImageOrigin();
+        // A slow origin keeps each upload inside Cloudflare (fetching the source) long enough to kill the host then:
+        // the upload completes, its answer has nobody to go to.
+        for (let i = 0; i < M; i++) origin.register(`/slow/${i}.png`, { body: pngBytes(i), contentType: "image/png", delayMs: 250 + 25 * (i % 8) });
         driver = await EngineDriver.start({});
         hostOutputs.push(driver.host.output);
         all = Array.from({ length: M }, (_, i) => image(i));
@@ -49,11 +51,13 @@ describe("CloudflareImage in the real host: 7. crash while creates are in flight
 
     it("a rerun on a new host adopts what reached Cloudflare: every custom ID exists once, nothing orphaned", async () => {
         const run = up(all);
-        while (emu.counters.uploads < 3) await new Promise((r) => setTimeout(r, 10));
+        // Kill once some creates are recorded and at least 4 more are inside Cloudflare, not yet answered.
+        const inFlight = () => emu.counters.requests - emu.counters.uploads;
+        while (driver.state.size < 2 || inFlight() < 4) await new Promise((r) => setTimeout(r, 5));
         await driver.host.kill("SIGKILL");
         const crashed = await run;
         assert.ok(crashed.errors.length > 0, "the in-flight creates failed with the host");
-        await new Promise((r) => setTimeout(r, 700)); // uploads already sent land in the emulator after their latency
+        await new Promise((r) => setTimeout(r, 600)); // uploads already inside Cloudflare complete without an answer
         const recorded = new Set([...driver.state.keys()].map((urn) => outputsOf(driver, urn).imageId));
         const orphans = [...emu.images.keys()].filter((id) => !recorded.has(id));
         console.log(`      killed with ${recorded.size} creates recorded, ${orphans.length} landed without state, ` +
