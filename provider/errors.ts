@@ -15,6 +15,8 @@ export interface CloudflareApiErrorInit {
     attempts?: number;
     /** Node/axios error code of a network failure (ECONNRESET, ETIMEDOUT, ...). */
     networkCode?: string;
+    /** The server's Retry-After on the last answer, in ms. */
+    retryAfterMs?: number;
     /** Values that must never appear in the message (API token, batch token). */
     secrets?: (string | undefined)[];
 }
@@ -34,6 +36,7 @@ export class CloudflareApiError extends Error {
     /** How many HTTP attempts were made; a 5409 after attempts > 1 may be the echo of our own first attempt. */
     readonly attempts: number;
     readonly networkCode?: string;
+    readonly retryAfterMs?: number;
 
     constructor(init: CloudflareApiErrorInit) {
         const secrets = init.secrets ?? [];
@@ -49,6 +52,7 @@ export class CloudflareApiError extends Error {
         this.retryable = init.retryable;
         this.attempts = init.attempts ?? 1;
         this.networkCode = init.networkCode;
+        this.retryAfterMs = init.retryAfterMs;
     }
 
     hasCode(code: number): boolean {
@@ -64,7 +68,7 @@ export class CloudflareApiError extends Error {
         return {
             name: this.name, message: this.message, status: this.status, codes: this.codes, errors: this.errors,
             method: this.method, path: this.path, retryable: this.retryable, attempts: this.attempts,
-            networkCode: this.networkCode,
+            networkCode: this.networkCode, retryAfterMs: this.retryAfterMs,
         };
     }
 }

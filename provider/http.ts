@@ -20,6 +20,7 @@ export const DEFAULT_MAX_DELAY_MS = 30_000;
 /** A Retry-After longer than this is not waited out: the call fails and says so. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 15 * 60_000;
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const USER_AGENT = "sourcing-kit (Cloudflare Images migration; axios)";
 
 export interface ApiClientOptions {
     apiToken: string;
@@ -259,7 +260,8 @@ export class CloudflareApi {
                     method: req.method, path: req.path, status: outcome.status, errors: outcome.errors,
                     detail: tooLong ? [outcome.detail, `Retry-After ${outcome.retryAfterMs} ms exceeds maxRetryAfterMs`]
                         .filter(Boolean).join("; ") : outcome.detail,
-                    retryable: outcome.retryable, attempts: attempt, networkCode: outcome.networkCode, secrets,
+                    retryable: outcome.retryable, attempts: attempt, networkCode: outcome.networkCode,
+                    retryAfterMs: outcome.retryAfterMs, secrets,
                 });
             }
             const delay = retryDelayMs(attempt - 1, this.backoff, outcome.retryAfterMs);
@@ -285,7 +287,9 @@ export class CloudflareApi {
                 timedOut = true;
                 controller.abort();
             }, timeoutMs);
-            const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+            const headers: Record<string, string> = {
+                Authorization: `Bearer ${token}`, Accept: "application/json", "User-Agent": USER_AGENT,
+            };
             let data: unknown;
             if (req.form) {
                 data = req.form();

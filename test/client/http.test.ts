@@ -33,6 +33,16 @@ describe("client/http: CloudflareApi against a controlled loopback server", () =
         assert.equal(server.seen.length, 1);
         assert.equal(server.seen[0].url, "/client/v4/accounts/a/thing?q=x+y");
         assert.equal(server.seen[0].headers.authorization, `Bearer ${TOKEN}`);
+        assert.match(server.seen[0].headers["user-agent"] ?? "", /^sourcing-kit/);
+    });
+
+    it("fails at once when Retry-After exceeds maxRetryAfterMs, and says how long the server asked to wait", async () => {
+        server.script(fail(429, 971, "blocked", { "retry-after": "3600" }), ok({ n: 1 }));
+        const err = await api({ maxRetryAfterMs: 60_000 }).request({ method: "GET", path: "/x", schema: Result })
+            .then(() => assert.fail("expected a CloudflareApiError"), (e: unknown) => e as CloudflareApiError);
+        assert.equal(server.seen.length, 1);
+        assert.equal(err.retryAfterMs, 3_600_000);
+        assert.match(err.message, /HTTP 429, code 971: blocked, Retry-After 3600000 ms exceeds maxRetryAfterMs/);
     });
 
     it("retries a 429 with Retry-After: 2 no sooner than 2 s later (measured on the server)", async () => {
