@@ -35,6 +35,8 @@ export interface RedirectLayerArgs {
     flexibleVariants?: boolean;
     /** Seconds a lookup stays in the edge cache (default 300). */
     cacheTtlSeconds?: number;
+    /** Cache-Control max-age of the 301 responses, i.e. how long browsers keep them (default 86400). */
+    redirectMaxAgeSeconds?: number;
 }
 
 export const WORKER_COMPATIBILITY_DATE = "2025-01-01";
@@ -71,6 +73,12 @@ function validate(name: string, args: RedirectLayerArgs): void {
     }
     if (args.webhookSecret !== undefined && args.apiToken === undefined) {
         throw new Error(`${where}: webhookSecret needs apiToken (the Worker re-imports and deletes images with it)`);
+    }
+    for (const key of ["cacheTtlSeconds", "redirectMaxAgeSeconds"] as const) {
+        const value = args[key];
+        if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+            throw new Error(`${where}: ${key} ${value} must be a whole number of seconds (0 disables it)`);
+        }
     }
     if (args.shardSize !== undefined && !(Number.isInteger(args.shardSize) && args.shardSize >= 1 && args.shardSize <= MAX_ROWS_PER_SHARD)) {
         throw new Error(`${where}: shardSize ${args.shardSize} must be an integer from 1 to ${MAX_ROWS_PER_SHARD}`);
@@ -125,6 +133,7 @@ export class RedirectLayer extends pulumi.ComponentResource {
             plainText("FLEXIBLE_VARIANTS", String(args.flexibleVariants ?? false)),
             plainText("MATCH_HOST", String(args.matchHost ?? false)),
             plainText("CACHE_TTL", String(args.cacheTtlSeconds ?? 300)),
+            plainText("REDIRECT_MAX_AGE", String(args.redirectMaxAgeSeconds ?? 86400)),
         ];
         if (args.originUrl) bindings.push(plainText("ORIGIN_URL", args.originUrl));
         if (args.webhookSecret !== undefined) {

@@ -48,6 +48,7 @@ describe("RedirectLayer under mocks (what preview declares)", () => {
         assert.deepEqual(binding("FALLBACK"), { type: "plain_text", name: "FALLBACK", text: "origin" });
         assert.deepEqual(binding("ORIGIN_URL"), { type: "plain_text", name: "ORIGIN_URL", text: "https://origin.example.com" });
         assert.equal(binding("WEBHOOK_SECRET"), undefined);
+        assert.deepEqual(["FLEXIBLE_VARIANTS", "MATCH_HOST", "CACHE_TTL", "REDIRECT_MAX_AGE"].map((n) => binding(n)?.text), ["false", "false", "300", "86400"]);
         const [route] = mocks.ofType("cloudflare:index/workersRoute:WorkersRoute");
         assert.deepEqual(route.inputs, { zoneId: ZONE, pattern: "old.example.com/images/*", script: "redirects" });
         const [rows] = mocks.ofType(ROWS_TYPE);
@@ -97,6 +98,7 @@ describe("RedirectLayer under mocks (what preview declares)", () => {
         assert.throws(() => new RedirectLayer("b", { ...base, fallback: "origin" }), /needs originUrl/);
         assert.throws(() => new RedirectLayer("c", { ...base, webhookSecret: "s" }), /webhookSecret needs apiToken/);
         assert.throws(() => new RedirectLayer("d", { ...base, shardSize: 5000 }), /shardSize 5000/);
+        assert.throws(() => new RedirectLayer("e", { ...base, cacheTtlSeconds: -1 }), /cacheTtlSeconds -1 must be a whole number/);
     });
 });
 
