@@ -49,6 +49,11 @@ const FIX = {
 const nonEmpty = (what: string, fix: string) =>
     z.string({ error: `${what} must be a string: ${fix}` }).min(1, { error: `${what} is empty: ${fix}` });
 
+/** A URL as error messages may show it: userinfo (credentials) is never echoed. */
+function shown(text: string): string {
+    return text.replace(/\/\/[^/@]*@/, "//***@");
+}
+
 function parseUrl(text: string): URL | undefined {
     try {
         return new URL(text);
@@ -78,7 +83,7 @@ const imageId = nonEmpty("imageId", FIX.imageId)
 const url = z.string({ error: "url must be a string: an http(s):// URL or s3://bucket/key" }).superRefine((text, ctx) => {
     const parsed = parseUrl(text);
     if (!parsed) {
-        ctx.addIssue({ code: "custom", message: `url "${text}" is not a valid URL: give an absolute http(s):// or s3:// URL` });
+        ctx.addIssue({ code: "custom", message: `url "${shown(text)}" is not a valid URL: give an absolute http(s):// or s3:// URL` });
         return;
     }
     if (!["http:", "https:", "s3:"].includes(parsed.protocol)) {
@@ -103,10 +108,10 @@ const url = z.string({ error: "url must be a string: an http(s):// URL or s3://b
     }
     if (parsed.protocol === "s3:") {
         if (!S3_BUCKET.test(parsed.hostname)) {
-            ctx.addIssue({ code: "custom", message: `url "${text}": "${parsed.hostname}" is not a valid S3 bucket name (s3://bucket/key)` });
+            ctx.addIssue({ code: "custom", message: `url "${shown(text)}": "${parsed.hostname}" is not a valid S3 bucket name (s3://bucket/key)` });
         }
         if (parsed.pathname.length <= 1) {
-            ctx.addIssue({ code: "custom", message: `url "${text}" names no object key: use s3://bucket/path/to/image.jpg` });
+            ctx.addIssue({ code: "custom", message: `url "${shown(text)}" names no object key: use s3://bucket/path/to/image.jpg` });
         }
     }
 });
@@ -127,7 +132,7 @@ const apiToken = nonEmpty("apiToken", "pass a Cloudflare API token with Images W
 const apiBaseUrl = z.string({ error: "apiBaseUrl must be a string URL" }).superRefine((text, ctx) => {
     const parsed = parseUrl(text);
     if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
-        ctx.addIssue({ code: "custom", message: `apiBaseUrl "${text}" is not an http(s) URL: use ${DEFAULT_API_BASE_URL} or leave it unset` });
+        ctx.addIssue({ code: "custom", message: `apiBaseUrl "${shown(text)}" is not an http(s) URL: use ${DEFAULT_API_BASE_URL} or leave it unset` });
         return;
     }
     if (parsed.username || parsed.password || parsed.search || parsed.hash) {

@@ -29,6 +29,12 @@ describe("CloudflareImage inputs (check, no I/O)", () => {
         });
     }
 
+    it("never echoes credentials from a url in a failure", () => {
+        const failures = checkImageInputs({ ...good, url: "s3://key:hunter2@Bad_Bucket/" });
+        assert.ok(failures.length >= 2);
+        assert.ok(failures.every((f) => !f.reason.includes("hunter2")), JSON.stringify(failures));
+    });
+
     it("parseImageInputs throws one readable error listing every failure", () => {
         assert.throws(() => parseImageInputs({ ...good, imageId: "/x", onConflict: "nope" }), /imageId: .*onConflict: /);
         assert.deepEqual(parseImageInputs({ ...good, __provider: "x" }), good);
