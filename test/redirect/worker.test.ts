@@ -52,6 +52,7 @@ describe("redirect Worker in workerd", function () {
             "/Gallery/My%20Photo%20(1).JPG": "https://imagedelivery.net/hash-test/gallery/my-photo-1/public",
             "/caf%C3%A9/cr%C3%A8me.png": "https://imagedelivery.net/hash-test/cafe/creme/public",
             "/hot.jpg": "https://imagedelivery.net/hash-test/hot/public",
+            "/raw-unicode.jpg": "https://imagedelivery.net/hash-test/caf\u00e9 1/public",
             "/demo/image/upload/v1700000000/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
             "/demo/image/upload/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
         };
@@ -102,6 +103,12 @@ describe("redirect Worker in workerd", function () {
                 assert.equal(res.status, 301, spelling);
                 assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/cafe/creme/public");
             }
+        });
+
+        it("percent-encodes a stored delivery URL that holds raw non-ASCII characters or spaces", async () => {
+            const res = await workers.fetch("strict", `${HOST}/raw-unicode.jpg`);
+            assert.equal(res.status, 301);
+            assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/caf%C3%A9%201/public");
         });
 
         it("does not treat the path as case-insensitive", async () => {

@@ -41,6 +41,15 @@ interface Lookup { location: string | null; source: "cache" | "d1" }
 
 interface WebhookEvent { type: "image.updated" | "image.deleted"; imageId: string; sourceUrl?: string; oldPath?: string }
 
+/** Header-safe form of a stored URL (non-ASCII percent-encoded), as Location and cache headers need bytes. */
+function href(location: string): string {
+    try {
+        return new URL(location).href;
+    } catch {
+        return encodeURI(location);
+    }
+}
+
 const seconds = (value: string | undefined, fallback: number): number =>
     value !== undefined && /^\d+$/.test(value) ? Number(value) : fallback;
 
@@ -102,7 +111,8 @@ async function lookup(env: Env, ctx: ExecutionContext, url: URL, key: string): P
         const location = cached.headers.get("x-location");
         return { location: location === "" ? null : location, source: "cache" };
     }
-    const location = await findLocation(env, key);
+    const stored = await findLocation(env, key);
+    const location = stored === null ? null : href(stored);
     const ttl = location === null ? seconds(env.NEGATIVE_CACHE_TTL, 60) : seconds(env.CACHE_TTL, 300);
     if (ttl > 0) {
         const entry = new Response(null, { headers: { "cache-control": `public, max-age=${ttl}`, "x-location": location ?? "" } });
