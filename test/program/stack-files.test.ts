@@ -24,6 +24,19 @@ describe("Pulumi.yaml and the stack files", () => {
         assert.deepStrictEqual(REQUIRED.filter((k) => !(k in projectFile().config)), []);
     });
 
+    it("follows the CLI's project schema: known attributes, simple types, defaults of the declared type", () => {
+        const typeOf = (v: unknown) => (Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v);
+        for (const [key, declaration] of Object.entries(projectFile().config)) {
+            for (const attribute of Object.keys(declaration)) {
+                assert.ok(["type", "items", "description", "secret", "default"].includes(attribute), `${key}: attribute ${attribute}`);
+            }
+            if (declaration.type === undefined) continue; // structured values (objects, lists of objects) stay untyped
+            assert.ok(["string", "integer", "boolean", "array"].includes(declaration.type), `${key}: type ${declaration.type}`);
+            if (declaration.type === "array") assert.ok(declaration.items, `${key}: arrays need items`);
+            if (declaration.default !== undefined) assert.strictEqual(typeOf(declaration.default), declaration.type, `${key}: default`);
+        }
+    });
+
     it("keeps the project defaults equal to the program's own defaults (a stack that sets nothing optional)", () => {
         const dev = stackConfig("dev");
         const result = parseStackConfig({
