@@ -5,7 +5,8 @@ export const MAX_IMAGE_ID_LENGTH = 1024;
 
 const SAFE_ID = /^[A-Za-z0-9._~/-]+$/;
 const UNSAFE_CHAR = /[^A-Za-z0-9._~/-]/gu;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Dashed or bare (32 hex digits): either form may be read as a UUID, so neither is a custom ID.
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const EXTENSION = /\.[A-Za-z0-9]{1,8}$/;
 
 /**

@@ -9,6 +9,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { MIGRATED_IMAGE_SET_TYPE, MigratedImageSet, MigratedImageSetArgs, MigratedImageSetData } from "../../components/migrated-image-set";
 import { urlIdentity } from "../../components/sources/url";
+import { checkImageInputs } from "../../provider/image-inputs";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require("s3rver");
@@ -38,6 +39,10 @@ async function expand(name: string, args: MigratedImageSetArgs) {
     const images = imagesOf();
     assert.strictEqual(images.length, data.planned, "every planned image is registered");
     assert.strictEqual(parents.length, data.planned);
+    for (const image of images) {
+        const { __provider, apiToken, ...inputs } = image.inputs;
+        assert.deepStrictEqual(checkImageInputs(inputs), [], `${image.name} passes the provider's check`);
+    }
     assert.ok(parents.every((p) => p.parent === set), "every image is a child of the set");
     return { set, data, images, byName: new Map(images.map((i) => [i.name, i.inputs])) };
 }

@@ -2,11 +2,13 @@ import * as assert from "assert";
 import fc from "fast-check";
 import { deriveImageId, isValidImageId, MAX_IMAGE_ID_LENGTH } from "../../components/image-id";
 import { ImageIdCollisionError, planImages } from "../../components/image-plan";
+import { checkImageInputs } from "../../provider/image-inputs";
 
 const anyKey = fc.oneof(
     fc.string({ unit: "binary", maxLength: 80 }),
     fc.array(fc.constantFrom("a", "B", "/", ".", "-", "_", "~", " ", "%", "é", "?", "#", "..", "日"), { maxLength: 40 }).map((parts) => parts.join("")),
     fc.uuid(),
+    fc.uuid().map((u) => u.replace(/-/g, "")),
     fc.string({ minLength: 1000, maxLength: 1400 }),
 );
 const prefix = fc.option(fc.constantFrom("legacy", "shop/v1/", "/media/", "a b"), { nil: undefined });
@@ -22,10 +24,20 @@ describe("custom ID derivation", () => {
                 const id = deriveImageId(key, p);
                 assert.ok(isValidImageId(id), `invalid id ${JSON.stringify(id)} for ${JSON.stringify(key)}`);
                 assert.ok(id.length <= MAX_IMAGE_ID_LENGTH);
-                assert.ok(!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id));
+                assert.ok(!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(id));
                 assert.ok(!id.includes("%"));
             }),
             { numRuns: 500 },
+        );
+    });
+
+    it("always yields an ID the CloudflareImage provider's check accepts", () => {
+        fc.assert(
+            fc.property(anyKey, prefix, (key, p) => {
+                const failures = checkImageInputs({ accountId: "acc", imageId: deriveImageId(key, p), url: "https://cdn.example.com/a.jpg", sourceHash: "h" });
+                assert.deepStrictEqual(failures, [], JSON.stringify(key));
+            }),
+            { numRuns: 300 },
         );
     });
 
@@ -63,8 +75,11 @@ describe("custom ID derivation", () => {
         assert.notStrictEqual(long, deriveImageId(`${"dir/".repeat(300)}other.jpg`));
     });
 
-    it("never yields a UUID: a UUID-shaped key gets a suffix", () => {
+    it("never yields a UUID: a UUID-shaped key, dashed or bare (an MD5-named object), gets a suffix", () => {
         fc.assert(fc.property(fc.uuid(), (uuid) => deriveImageId(uuid) !== uuid && isValidImageId(deriveImageId(uuid))));
+        const bare = "0123456789abcdef0123456789ABCDEF";
+        assert.match(deriveImageId(bare), /^0123456789abcdef0123456789ABCDEF-[0-9a-f]{8}$/);
+        assert.strictEqual(deriveImageId(`${bare}.jpg`), `${bare}.jpg`);
     });
 
     it("detects two keys that land on one ID and names both", async () => {
