@@ -101,7 +101,8 @@ async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<
  * runs as Pulumi's state would, with secrets wrapped as the engine stores them.
  *
  * - `up(desired)`: Check → Diff → Create / Update / Replace (delete-before-create when the provider asks, else
- *   create then delete the old one at the end) / Same, then Delete for resources no longer desired. At most
+ *   create, with the old one kept in `pendingDeletes` until deleted at the end) / Same, then Delete for resources no
+ *   longer desired. At most
  *   `parallel` (default 8) steps at once; after a failure no new step starts and in-flight ones finish.
  * - `refresh()`: Read for every resource; an empty id drops it from state.
  * - `destroy()`: Delete for every resource; the ones that succeed leave the state.
@@ -113,6 +114,8 @@ async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<
  */
 export class EngineDriver {
     readonly state = new Map<string, ResourceState>();
+    /** Replaced resources (create-before-delete) whose old instance is not deleted yet; retried by up and destroy. */
+    readonly pendingDeletes: ResourceState[] = [];
 
     constructor(public host: ProviderHost, private readonly config: Props, public parallel = 8) {}
 
@@ -162,7 +165,6 @@ export class EngineDriver {
     async up(desired: DesiredResource[]): Promise<RunResult> {
         const steps: StepRecord[] = [];
         const errors: StepError[] = [];
-        const pendingDeletes: ResourceState[] = [];
         const step = async (d: DesiredResource) => {
             const old = this.state.get(d.urn);
             let op: StepOp = "check";
@@ -194,7 +196,7 @@ export class EngineDriver {
                     await this.create(d, checked);
                 } else {
                     await this.create(d, checked);
-                    pendingDeletes.push(old);
+                    this.pendingDeletes.push(old);
                 }
                 steps.push(planned);
             } catch (e) {
@@ -205,7 +207,7 @@ export class EngineDriver {
         if (errors.length === 0) {
             const wanted = new Set(desired.map((d) => d.urn));
             const removed = [...this.state.values()].filter((r) => !wanted.has(r.urn));
-            await this.deleteAll([...pendingDeletes, ...removed], steps, errors, (r) => !wanted.has(r.urn));
+            await this.deleteAll([...this.pendingDeletes.splice(0), ...removed], steps, errors, (r) => !wanted.has(r.urn));
         }
         return result(steps, errors);
     }
@@ -235,7 +237,7 @@ export class EngineDriver {
     async destroy(): Promise<RunResult> {
         const steps: StepRecord[] = [];
         const errors: StepError[] = [];
-        await this.deleteAll([...this.state.values()], steps, errors, () => true);
+        await this.deleteAll([...this.pendingDeletes.splice(0), ...this.state.values()], steps, errors, () => true);
         return result(steps, errors);
     }
 
@@ -248,9 +250,10 @@ export class EngineDriver {
         await pool(targets, this.parallel, async (r) => {
             try {
                 await this.host.delete(r.id, r.urn, plain(r.outputs));
-                if (dropFromState(r)) this.state.delete(r.urn);
+                if (this.state.get(r.urn) === r && dropFromState(r)) this.state.delete(r.urn);
                 steps.push({ urn: r.urn, op: "delete" });
             } catch (e) {
+                if (this.state.get(r.urn) !== r) this.pendingDeletes.push(r);
                 errors.push({ urn: r.urn, op: "delete", message: (e as Error).message });
             }
         }, () => false);

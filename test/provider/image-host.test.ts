@@ -152,6 +152,18 @@ describe("CloudflareImage in the real dynamic provider host", function () {
         }
     });
 
+    it("2. a new custom ID creates the new image first, then deletes the old one", async () => {
+        desired[10] = image(10, { imageId: "s1/renamed-10.png" });
+        emu.resetCounters();
+        const result = await up(desired);
+        assert.deepEqual(result.errors, []);
+        const replace = result.steps.find((s) => s.op === "replace")!;
+        assert.deepEqual(replace, { urn: urnOf("img-10"), op: "replace", replaces: ["imageId"], deleteBeforeReplace: false });
+        assert.equal(result.counts.delete, 1, "the old image is deleted after the new one exists");
+        assert.equal(driver.pendingDeletes.length, 0);
+        assert.ok(emu.images.has("s1/renamed-10.png") && !emu.images.has("s1/img-10.png"));
+    });
+
     it("3. new metadata is PATCHed in place, with no re-upload", async () => {
         for (const i of [6, 7, 8]) desired[i] = image(i, { metadata: { alt: `picture ${i}`, rank: i } });
         emu.resetCounters();
