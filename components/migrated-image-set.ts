@@ -185,6 +185,10 @@ function checkSetOptions(args: MigratedImageSetArgs, configPath: string): void {
     if (args.sample !== undefined && !(Number.isInteger(args.sample) && args.sample > 0)) {
         problems.push(`${configPath}.sample: must be a positive whole number`);
     }
+    if (args.requireSignedURLs === true) {
+        // Said once here rather than by the provider's check for every image.
+        problems.push(`${configPath}.requireSignedURLs: Cloudflare does not allow signed URLs for images with a custom ID, and every migrated image has one: remove it or set it to false`);
+    }
     for (const field of ["include", "exclude"] as const) {
         const globs = args[field];
         if (globs !== undefined && !(Array.isArray(globs) && globs.every((g) => typeof g === "string" && g !== ""))) {

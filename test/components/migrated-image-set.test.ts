@@ -205,6 +205,7 @@ describe("MigratedImageSet under mocks", () => {
             ["a typo in a source key", { source: { kind: "local", dir: ".", dri: "x" } as never }, /^sourcing-kit:sources\[1\]\.dri: unknown key/],
             ["an unreadable folder", { source: { kind: "local", dir: "/nonexistent/sk-folder" } }, /^sourcing-kit:sources\[1\]\.dir: cannot read folder "\/nonexistent\/sk-folder" \(ENOENT\)/],
             ["a bad idPrefix", { idPrefix: "my prefix", source: { kind: "urls", urls: ["https://x.example/a.jpg"] } }, /^sourcing-kit:sources\[1\]\.idPrefix: "my prefix" must be/],
+            ["signed URLs, which custom IDs cannot have", { requireSignedURLs: true, source: { kind: "urls", urls: ["https://x.example/a.jpg"] } }, /^sourcing-kit:sources\[1\]\.requireSignedURLs: Cloudflare does not allow signed URLs/],
             ["two URLs mapping to one custom ID", { source: { kind: "urls", urls: ["https://a.example/p/a.jpg", "https://b.example/p/a.jpg"] } }, /both map to image id "p\/a\.jpg"/],
         ];
         for (const [what, args, expected] of cases) {
