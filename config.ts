@@ -1,3 +1,4 @@
+import * as net from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -142,7 +143,6 @@ const RateLimitSchema = z.strictObject({
 
 /** CIDR such as 203.0.113.0/24 or 2001:db8::/32 (a bare address means a single host). */
 function isCidr(value: string): boolean {
-    const net = require("net") as typeof import("net");
     const [address, prefix, ...rest] = value.split("/");
     if (rest.length > 0 || address === undefined) return false;
     const family = net.isIP(address);
