@@ -29,7 +29,7 @@ export interface SourceEntry {
 }
 
 export interface RedirectsConfig {
-    zoneId: string;
+    zoneId?: string;
     routePattern?: string;
     customDomain?: string;
     fallback: "origin" | "404";
@@ -114,7 +114,7 @@ const SetOptionsSchema = z.strictObject({
 
 const RedirectsSchema = z
     .strictObject({
-        zoneId: z.string().regex(/^[0-9a-f]{32}$/, { message: "must be the zone's 32-character hex ID (dashboard > the zone > Overview > Zone ID)" }),
+        zoneId: z.string().regex(/^[0-9a-f]{32}$/, { message: "must be the zone's 32-character hex ID (dashboard > the zone > Overview > Zone ID)" }).optional(),
         routePattern: z.string().regex(/^[^\s/]+\.[^\s/]+\/\S*$/, { message: 'must be a Workers route pattern such as "media.example.com/*"' }).optional(),
         customDomain: z.string().regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$/i, { message: 'must be a hostname such as "img.example.com"' }).optional(),
         fallback: z.enum(["origin", "404"], { message: 'must be "origin" (unmapped paths go to the old origin) or "404"' }).default("origin"),
@@ -130,6 +130,9 @@ const RedirectsSchema = z
     .superRefine((r, ctx) => {
         if ((r.routePattern === undefined) === (r.customDomain === undefined)) {
             ctx.addIssue({ code: "custom", path: [], message: "set exactly one of routePattern (a route on a proxied hostname in front of the old origin) or customDomain (the Worker becomes the hostname's origin)" });
+        }
+        if (r.routePattern !== undefined && r.zoneId === undefined) {
+            ctx.addIssue({ code: "custom", path: ["zoneId"], message: "required with routePattern: the zone's 32-character hex ID (dashboard > the zone > Overview > Zone ID)" });
         }
         if (r.fallback === "origin" && r.originUrl === undefined) {
             ctx.addIssue({ code: "custom", path: ["originUrl"], message: 'required when fallback is "origin" (unmapped paths are fetched from it); or set fallback: "404"' });

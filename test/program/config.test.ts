@@ -129,6 +129,11 @@ describe("stack config: the bad-config table (every problem at once, by config p
             ],
         },
         {
+            name: "a route without its zone",
+            raw: stack({ "sourcing-kit:redirects": json({ routePattern: REDIRECTS.routePattern, fallback: "404" }) }),
+            problems: ["sourcing-kit:redirects.zoneId: required with routePattern: the zone's 32-character hex ID (dashboard > the zone > Overview > Zone ID)"],
+        },
+        {
             name: "token options that cannot work",
             raw: stack({ "sourcing-kit:tokenExpiresOn": "2025-01-01T00:00:00Z", "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "10.0.0.0/33", "office"]) }),
             problems: [
@@ -267,13 +272,13 @@ describe("stack config: valid stacks", () => {
 
     it("accepts redirects with a custom domain and a 404 fallback, and a webhook secret", () => {
         const result = parseStackConfig(stack({
-            "sourcing-kit:redirects": json({ zoneId: REDIRECTS.zoneId, customDomain: "img.acme-shop.example", fallback: "404" }),
+            "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404" }),
             "sourcing-kit:webhookSecret": "whsec",
             "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "2001:db8::/32"]),
             "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z",
         }));
         assert.ok(result.ok);
-        assert.deepStrictEqual(result.config.redirects, { zoneId: REDIRECTS.zoneId, customDomain: "img.acme-shop.example", fallback: "404" });
+        assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404" }, "a custom domain needs no zone ID");
         assert.strictEqual(result.config.webhookSecret, "whsec");
         assert.deepStrictEqual(result.config.tokenAllowedIps, ["203.0.113.0/24", "2001:db8::/32"]);
     });
