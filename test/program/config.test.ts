@@ -301,6 +301,8 @@ describe("stack config: default image-set names", () => {
 });
 
 describe("stack config: loading from the Pulumi runtime", () => {
+    after(() => pulumi.runtime.setAllConfig({}, []));
+
     it("stops the program with a RunError listing every problem, and never echoes a secret", async () => {
         await pulumi.runtime.setMocks({ newResource: () => ({ id: undefined, state: {} }), call: () => ({}) }, "sourcing-kit", "badstack", true);
         pulumi.runtime.setAllConfig({

@@ -105,6 +105,7 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
     });
     after(async () => {
         process.env = savedEnv;
+        pulumi.runtime.setAllConfig({}, []); // later test files must not see this stack's config
         await server?.close();
         await fs.rm(dir, { recursive: true, force: true });
     });
@@ -194,7 +195,10 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
 
 describe("the stack program under mocks: local stack (emulator, folder source)", () => {
     const savedEnv = { ...process.env };
-    after(() => { process.env = savedEnv; });
+    after(() => {
+        process.env = savedEnv;
+        pulumi.runtime.setAllConfig({}, []);
+    });
 
     async function previewLocal(extra: Record<string, string> = {}): Promise<Run> {
         process.env.CLOUDFLARE_API_TOKEN = `local-token-${SECRET_MARK}`;
