@@ -102,15 +102,16 @@ async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<
  *
  * - `up(desired)`: Check → Diff → Create / Update / Replace (delete-before-create when the provider asks, else
  *   create, with the old one kept in `pendingDeletes` until deleted at the end) / Same, then Delete for resources no
- *   longer desired. At most
- *   `parallel` (default 8) steps at once; after a failure no new step starts and in-flight ones finish.
+ *   longer desired. At most `parallel` (default 8) steps at once; after a failure no new step starts, in-flight ones
+ *   finish, and nothing is deleted. Returns `{ steps, errors, counts }`; it never throws for a step's failure.
  * - `refresh()`: Read for every resource; an empty id drops it from state.
  * - `destroy()`: Delete for every resource; the ones that succeed leave the state.
  * - `preview(desired)`: Check and Diff only (what `pulumi preview` calls).
  * - `attach(host)`: continue with a new host process (e.g. after `host.kill("SIGKILL")`), configured the same way.
  *
  * Outputs are marked secret where the input of the same key was secret or the key is in `additionalSecretOutputs`,
- * as the engine does. `state` is the live Map (tests may drop entries to simulate a lost checkpoint).
+ * as the engine does. `state` is the live Map (tests may drop entries to simulate a lost checkpoint);
+ * `checkpoint()` is its JSON, `plainTextCheckpoint()` the same with every secret shown as "[secret]".
  */
 export class EngineDriver {
     readonly state = new Map<string, ResourceState>();
