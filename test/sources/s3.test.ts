@@ -8,6 +8,9 @@ import * as path from "path";
 import { planImages } from "../../components/image-plan";
 import { openSource, SourceImage } from "../../components/sources";
 import { AwsSettings } from "../../components/sources/s3";
+import { encodeKeyPath } from "../../components/sources/url";
+import { parseS3Url } from "../../provider/s3-presign";
+import fc from "fast-check";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require("s3rver");
@@ -92,6 +95,17 @@ describe("s3 source", () => {
         assert.strictEqual(body, "png bytes");
         const [viaCdn] = await collect({ ...base(), prefix: "photos/2023/summer/beach copy", publicBaseUrl: "https://media.example.com/" });
         assert.strictEqual(viaCdn.url, "https://media.example.com/photos/2023/summer/beach%20copy.jpg");
+    });
+
+    it("writes s3:// URLs whose key the provider decodes back exactly (spaces, %, #, ?, +, unicode)", () => {
+        const segment = fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 }).filter((s) => !s.includes("/") && s !== "." && s !== "..");
+        fc.assert(
+            fc.property(fc.array(segment, { minLength: 1, maxLength: 4 }), (segments) => {
+                const key = segments.join("/");
+                assert.deepStrictEqual(parseS3Url(`s3://bucket/${encodeKeyPath(key)}`), { bucket: "bucket", key });
+            }),
+            { numRuns: 300 },
+        );
     });
 
     it("names <configPath>.bucket when the bucket does not exist", async () => {
