@@ -98,12 +98,15 @@ async function uploadOrAdopt(api: ImagesClient, inputs: ImageInputs): Promise<{ 
         if (!existing) continue; // deleted since our upload was refused: upload again
         const theirs = unpackMetadata(existing.meta).sourceHash;
         if (theirs === inputs.sourceHash) {
-            const settled = sameUserMetadata(existing, inputs) && existing.requireSignedURLs === (inputs.requireSignedURLs ?? false)
+            // Same bytes: ours. Bring metadata and access in line with the program if they drifted.
+            const requireSignedURLs = inputs.requireSignedURLs ?? false;
+            const settled = sameUserMetadata(existing, inputs) && existing.requireSignedURLs === requireSignedURLs
                 ? existing
-                : await api.update(id, { metadata: packMetadata(inputs.metadata, inputs.sourceHash), requireSignedURLs: inputs.requireSignedURLs ?? false });
+                : await api.update(id, { metadata: packMetadata(inputs.metadata, inputs.sourceHash), requireSignedURLs });
             return { image: settled, adopted: true };
         }
-        const hashes = `its source hash is ${theirs === undefined ? "not recorded (not uploaded by sourcing-kit)" : `"${theirs}"`}, ours is "${inputs.sourceHash}"`;
+        const recorded = theirs === undefined ? "not recorded (not uploaded by sourcing-kit)" : `"${theirs}"`;
+        const hashes = `its source hash is ${recorded}, ours is "${inputs.sourceHash}"`;
         const onConflict = inputs.onConflict ?? "adopt";
         if (onConflict === "overwrite") {
             await api.delete(id);
