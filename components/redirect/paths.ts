@@ -57,7 +57,8 @@ export function redirectKey(urlOrPath: string, options: KeyOptions = {}): string
     if (options.matchHost && !absolute) {
         throw new Error(`redirect key "${urlOrPath}": matchHost is set, so old URLs must be absolute (https://host/path)`);
     }
-    const url = absolute ? new URL(urlOrPath) : new URL(urlOrPath.startsWith("/") ? urlOrPath : `/${urlOrPath}`, PLACEHOLDER_BASE);
+    // A bare path's leading slashes (or backslashes) collapse first, so "//a/b" stays a path, not a host "a".
+    const url = absolute ? new URL(urlOrPath) : new URL(urlOrPath.replace(/^[/\\]*/, "/"), PLACEHOLDER_BASE);
     const path = normalisePathname(url.pathname);
     return options.matchHost ? `${url.host.toLowerCase()}${path}` : path;
 }

@@ -1,4 +1,5 @@
 import { strict as assert } from "assert";
+import fc from "fast-check";
 import { normalisePathname, redirectKey } from "../../components/redirect/paths";
 import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../components/redirect/delivery-url";
 import { schemaStatements } from "../../components/redirect/schema";
@@ -12,6 +13,8 @@ describe("redirect key normalisation", () => {
         ["/", "/"],
         ["", "/"],
         ["a/b.jpg", "/a/b.jpg"],
+        ["//a/b.jpg", "/a/b.jpg"],
+        ["\\\\a\\b.jpg", "/a/b.jpg"],
         ["/%61%2d%7E/x.jpg", "/a-~/x.jpg"],
         ["/a%2fb.jpg", "/a%2Fb.jpg"],
         ["/a b.jpg", "/a%20b.jpg"],
@@ -41,6 +44,17 @@ describe("redirect key normalisation", () => {
         const old = "https://cdn.example.com/Gallery/My Photo (1).JPG";
         const requested = new URL("https://cdn.example.com//Gallery/My%20Photo%20%281%29.JPG/?w=300");
         assert.equal(redirectKey(requested.toString()), redirectKey(old));
+    });
+
+    it("is idempotent and stable under re-parsing for arbitrary paths (property)", () => {
+        const char = fc.oneof(fc.constantFrom("/", "//", "%", "%2f", "%41", "%zz", " ", "?", "#", ".", "..", "~", "'", "é", "\u{1F600}", "\\"),
+            fc.string({ unit: "grapheme", maxLength: 3 }));
+        fc.assert(fc.property(fc.array(char, { maxLength: 12 }), (parts) => {
+            const key = redirectKey(`/${parts.join("")}`);
+            assert.equal(redirectKey(key), key);
+            assert.equal(redirectKey(`https://Example.com${key}/`), key);
+            assert.ok(key.startsWith("/") && !key.includes("//") && (key === "/" || !key.endsWith("/")));
+        }), { numRuns: 500 });
     });
 
     it("keys by lower-cased host and path when matchHost is set", () => {

@@ -1,9 +1,11 @@
 import { strict as assert } from "assert";
 import { createHmac } from "crypto";
+import fc from "fast-check";
 import * as path from "path";
 import * as ts from "typescript";
 import { startEmulator, Emulator } from "../emulator";
 import { upsertStatements } from "../../components/redirect/rows";
+import { redirectKey } from "../../components/redirect/paths";
 import { bundleWorker } from "../../components/redirect/bundle";
 import { PNG_1X1, RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
 
@@ -109,6 +111,19 @@ describe("redirect Worker in workerd", function () {
             const res = await workers.fetch("strict", `${HOST}/raw-unicode.jpg`);
             assert.equal(res.status, 301);
             assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/caf%C3%A9%201/public");
+        });
+
+        it("finds rows keyed in Node for arbitrary odd paths requested through workerd (one normalisation, two runtimes)", async () => {
+            const piece = fc.oneof(fc.constantFrom("/", "//", "%", "%2f", "%41", "%zz", " ", ".", "..", "~", "'", "\"", "é", "\u{1F600}", "|", "[", ";"),
+                fc.string({ unit: "grapheme-ascii", maxLength: 3 }).filter((t) => !/[?#]/.test(t)));
+            const paths = fc.sample(fc.array(piece, { minLength: 1, maxLength: 8 }).map((p) => `/odd/${p.join("")}`), { numRuns: 60, seed: 42 });
+            const rows = Object.fromEntries(paths.map((p, i) => [redirectKey(`${HOST}${p}`), `https://imagedelivery.net/hash-test/odd-${i}/public`]));
+            await workers.db.batch(upsertStatements("odd", rows).map((st) => workers.db.prepare(st.sql).bind(...st.params)));
+            for (const p of paths) {
+                const res = await workers.fetch("strict", `${HOST}${p}`);
+                assert.equal(res.status, 301, `${JSON.stringify(p)} (key ${redirectKey(`${HOST}${p}`)})`);
+                assert.equal(res.headers.get("location"), rows[redirectKey(`${HOST}${p}`)]);
+            }
         });
 
         it("does not treat the path as case-insensitive", async () => {
