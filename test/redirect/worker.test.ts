@@ -247,6 +247,17 @@ describe("redirect Worker in workerd", function () {
             assert.equal(emulator.counters.requests, 0);
         });
 
+        it("answers 502 when the Images API refuses the re-import, and lets the sender retry the same delivery", async () => {
+            const body = JSON.stringify({ type: "image.updated", imageId: "never/there", sourceUrl: "http://127.0.0.1:9/unreachable.png" });
+            const init = signed(body);
+            const first = await workers.fetch("edge", WEBHOOK, init);
+            assert.equal(first.status, 502);
+            assert.match(await first.text(), /POST \/accounts\/acc-test\/images\/v1: HTTP 400/);
+            const retry = await workers.fetch("edge", WEBHOOK, init);
+            assert.equal(retry.status, 502, "not rejected as a replay");
+            assert.ok(!emulator.images.has("never/there"));
+        });
+
         it("answers 400 for a signed body that is not an event", async () => {
             const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.renamed", imageId: "x" })));
             assert.equal(res.status, 400);

@@ -176,7 +176,7 @@ async function redirect(request: Request, env: Env, ctx: ExecutionContext): Prom
 const json = (status: number, body: unknown): Response =>
     new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
-function parseEvent(body: string): WebhookEvent | string {
+function parseEvent(body: string, matchHost: boolean): WebhookEvent | string {
     let value: unknown;
     try {
         value = JSON.parse(body);
@@ -189,7 +189,14 @@ function parseEvent(body: string): WebhookEvent | string {
     if (typeof event.imageId !== "string" || event.imageId === "") return "imageId must be a non-empty string";
     if (event.type === "image.updated") {
         if (typeof event.sourceUrl !== "string" || !/^https?:\/\//.test(event.sourceUrl)) return "sourceUrl must be an http(s) URL";
-        if (event.oldPath !== undefined && typeof event.oldPath !== "string") return "oldPath must be a string";
+        if (event.oldPath !== undefined) {
+            if (typeof event.oldPath !== "string") return "oldPath must be a string";
+            try {
+                redirectKey(event.oldPath, { matchHost });
+            } catch (error) {
+                return `oldPath: ${error instanceof Error ? error.message : String(error)}`;
+            }
+        }
     }
     return event as WebhookEvent;
 }
@@ -229,7 +236,7 @@ async function webhook(request: Request, env: Env): Promise<Response> {
     const check = await checkSignature(env.WEBHOOK_SECRET!, request.headers.get("x-sourcing-kit-timestamp"),
         request.headers.get("x-sourcing-kit-signature"), body, now);
     if (!check.ok) return json(401, { error: check.reason });
-    const event = parseEvent(body);
+    const event = parseEvent(body, env.MATCH_HOST === "true");
     if (typeof event === "string") return json(400, { error: event });
     if (!(await recordWebhookEvent(env, check.signature, now))) return json(401, { error: "replayed webhook" });
     try {
