@@ -21,7 +21,7 @@ const SUPPORTED_TYPES = new Set([
     "image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/apng", "image/gif", "image/webp", "image/svg+xml",
     "image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence",
 ]);
-const GENERIC_TYPES = new Set(["application/octet-stream", "binary/octet-stream", "application/x-unknown"]);
+const GENERIC_TYPES = new Set(["application/octet-stream", "binary/octet-stream"]);
 // Glacier Flexible Retrieval and Deep Archive need a restore before a GET; Glacier Instant Retrieval does not.
 const ARCHIVED_STORAGE_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE"]);
 

@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import { createReadStream, Dirent, promises as fs } from "fs";
 import * as path from "path";
-import { skipReason } from "../image-plan";
+import { extensionOf, skipReason } from "../image-plan";
 import { LocalSource } from "./schema";
 import { sniffImageType, SNIFF_BYTES } from "./sniff";
 import { ImageSource, SourceContext, SourceImage, sourceError } from "./types";
@@ -64,7 +64,7 @@ async function describeFile(root: string, file: string, fail: (message: string) 
     const key = relative(root, file);
     try {
         const { size } = await fs.stat(file);
-        const contentType = await sniff(file, size);
+        const contentType = await sniff(file, size, key);
         const image: SourceImage = { key, filePath: file, size, contentType, oldUrls: [`/${key}`] };
         // Hash only what will be migrated: a folder of videos or a .git directory costs one small read per file.
         if (skipReason(image) === undefined) image.contentHash = await sha256(file);
@@ -76,14 +76,16 @@ async function describeFile(root: string, file: string, fail: (message: string) 
     }
 }
 
-async function sniff(file: string, size: number): Promise<string | undefined> {
+async function sniff(file: string, size: number, key: string): Promise<string | undefined> {
     if (size === 0) return undefined;
+    // An SVG root element may sit past the sniffed bytes (long comments): there the extension decides.
+    const textual = extensionOf(key) === "svg";
     const handle = await fs.open(file, "r");
     try {
         const head = Buffer.alloc(Math.min(SNIFF_BYTES, size));
         const { bytesRead } = await handle.read(head, 0, head.length, 0);
-        // Bytes that match no image signature are known not to be one, even without an extension.
-        return sniffImageType(head.subarray(0, bytesRead)) ?? "application/x-unknown";
+        // Bytes that match no image signature are not an image, whatever the file is called.
+        return sniffImageType(head.subarray(0, bytesRead)) ?? (textual ? undefined : "application/x-unknown");
     } finally {
         await handle.close();
     }

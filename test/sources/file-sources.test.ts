@@ -107,11 +107,14 @@ describe("file and URL sources", () => {
             await fs.writeFile(path.join(dir, "a", "b", "README"), "plain text");
             await fs.writeFile(path.join(dir, "a", "b", "disguised.jpg"), "<html>not really</html>");
             await fs.writeFile(path.join(dir, "a", "b", "no-extension"), PNG);
+            await fs.writeFile(path.join(dir, "a", "b", "icon.svg"), `<?xml version="1.0"?>\n<!-- ${"x".repeat(5000)} -->\n<svg xmlns="http://www.w3.org/2000/svg"/>`);
         });
 
         it("walks recursively: relative keys, leading-slash old URLs, sizes, streamed sha256, sniffed content types", async () => {
             const images = (await collect({ kind: "local", dir })).sort((x, y) => (x.key < y.key ? -1 : 1));
-            assert.deepStrictEqual(images.map((i) => i.key), ["a/b/README", "a/b/c/deep.JPG", "a/b/disguised.jpg", "a/b/empty.png", "a/b/no-extension", "a/notes.txt", "a/photo.jpg", "top.png"]);
+            assert.deepStrictEqual(images.map((i) => i.key), ["a/b/README", "a/b/c/deep.JPG", "a/b/disguised.jpg", "a/b/empty.png", "a/b/icon.svg", "a/b/no-extension", "a/notes.txt", "a/photo.jpg", "top.png"]);
+            const svg = images.find((i) => i.key === "a/b/icon.svg")!;
+            assert.deepStrictEqual([svg.contentType, typeof svg.contentHash], [undefined, "string"], "an SVG with a long prolog passes by its extension");
             const top = images.find((i) => i.key === "top.png")!;
             assert.deepStrictEqual(top, {
                 key: "top.png",
@@ -122,8 +125,10 @@ describe("file and URL sources", () => {
                 contentHash: createHash("sha256").update(PNG).digest("hex"),
             });
             assert.strictEqual(images.find((i) => i.key === "a/b/no-extension")!.contentType, "image/png");
-            // Files that will be skipped are not hashed.
+            // Files that will be skipped are not hashed; a name is not enough to pass for an image.
             assert.strictEqual(images.find((i) => i.key === "a/notes.txt")!.contentHash, undefined);
+            assert.deepStrictEqual(images.find((i) => i.key === "a/b/disguised.jpg")!.contentType, "application/x-unknown");
+            assert.strictEqual(images.find((i) => i.key === "a/b/disguised.jpg")!.contentHash, undefined);
             assert.strictEqual(images.find((i) => i.key === "a/b/empty.png")!.size, 0);
         });
 

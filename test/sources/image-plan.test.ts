@@ -24,6 +24,8 @@ describe("image planning", () => {
             ["a PDF by content type despite its .jpg name", { key: "x.jpg", contentType: "application/pdf" }, "not-an-image"],
             ["a dotfile", { key: "photos/.DS_Store" }, "not-an-image"],
             ["unknown bytes without extension", { key: "README", contentType: "application/x-unknown" }, "not-an-image"],
+            ["unknown bytes behind an image extension", { key: "fake.jpg", contentType: "application/x-unknown" }, "not-an-image"],
+            ["a generic content type: the extension decides", { key: "real.jpg", contentType: "application/octet-stream" }, undefined],
             ["a TIFF", { key: "scan.tiff" }, "unsupported-format"],
             ["a BMP by content type", { key: "x", contentType: "image/bmp" }, "unsupported-format"],
             ["an AVIF (Enterprise only)", { key: "a.avif" }, "unsupported-format"],
