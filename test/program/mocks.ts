@@ -24,12 +24,16 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly resources: Registered[] = [];
     readonly invokes: { token: string; inputs: Record<string, unknown> }[] = [];
 
-    constructor(private readonly groups = ACCOUNT_PERMISSION_GROUPS) {}
+    /**
+     * `tokenValueKnown: false` answers the ApiToken without its value, as the first `pulumi preview` sees it
+     * (the token does not exist yet).
+     */
+    constructor(private readonly groups = ACCOUNT_PERMISSION_GROUPS, private readonly opts: { tokenValueKnown?: boolean } = {}) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
         this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? false });
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === "cloudflare:index/apiToken:ApiToken") state.value = "scoped-token-value-SECRET";
+        if (args.type === "cloudflare:index/apiToken:ApiToken" && this.opts.tokenValueKnown !== false) state.value = "scoped-token-value-SECRET";
         if (args.type === "cloudflare:index/d1Database:D1Database") state.uuid = "d1-uuid-0001";
         return { id: args.custom ? `${args.name}-id` : undefined, state };
     }

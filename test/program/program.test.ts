@@ -16,7 +16,8 @@ const S3rver = require("s3rver");
 
 const IMAGE = "pulumi-nodejs:dynamic/sourcing-kit:CloudflareImage";
 const ROWS = "pulumi-nodejs:dynamic/sourcing-kit:RedirectRows";
-const SECRET_MARK = "SECRET"; // every secret value in these tests contains it; no output may
+const SECRET_MARK = "SECRET";
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // how the engine (and the mocks) receive a value not known in preview // every secret value in these tests contains it; no output may
 
 interface Run {
     mocks: RecordingMocks;
@@ -39,8 +40,7 @@ async function resolve(value: unknown): Promise<unknown> {
 }
 
 /** Runs the whole program under mocks in preview mode, with `config` as the stack's configuration. */
-async function preview(stack: string, config: Record<string, string>, secretKeys: string[]): Promise<Run> {
-    const mocks = new RecordingMocks();
+async function preview(stack: string, config: Record<string, string>, secretKeys: string[], mocks = new RecordingMocks()): Promise<Run> {
     await pulumi.runtime.setMocks(mocks, "sourcing-kit", stack, true);
     pulumi.runtime.setAllConfig(config, secretKeys);
     const options = recordRegistrationOptions();
@@ -70,6 +70,8 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
     let server: { close(): Promise<void> };
     let dir: string;
     let run: Run;
+    let devConfig: Record<string, string>;
+    const devSecretKeys = ["cloudflare:apiToken", "sourcing-kit:webhookSecret", "aws:secretKey"];
     const savedEnv = { ...process.env };
 
     before(async () => {
@@ -101,7 +103,8 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
         sources[0] = { ...sources[0], endpoint, forcePathStyle: true };
         config["sourcing-kit:sources"] = JSON.stringify(sources);
         for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "CLOUDFLARE_API_TOKEN"]) delete process.env[k];
-        run = await preview("dev", config, ["cloudflare:apiToken", "sourcing-kit:webhookSecret", "aws:secretKey"]);
+        devConfig = config;
+        run = await preview("dev", devConfig, devSecretKeys);
     });
     after(async () => {
         process.env = savedEnv;
@@ -178,6 +181,16 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
         assert.deepStrictEqual(bindings.find((b) => b.name === "ORIGIN_URL"), { type: "plain_text", name: "ORIGIN_URL", text: "https://media-origin.dev.acme-shop.example" });
         const [route] = run.mocks.ofType("cloudflare:index/workersRoute:WorkersRoute");
         assert.deepStrictEqual(route!.inputs, { zoneId: "3f2a9c0d8b7e6f5a4b3c2d1e0f9a8b7c", pattern: "dev.acme-shop.example/media/*", script: "sourcing-kit-dev-redirects" });
+    });
+
+    it("previews a first run too, while the new token's value is still unknown", async () => {
+        const first = await preview("dev", devConfig, devSecretKeys, new RecordingMocks(undefined, { tokenValueKnown: false }));
+        assert.deepStrictEqual(countByType(first.mocks.resources), countByType(run.mocks.resources));
+        for (const image of first.mocks.ofType(IMAGE)) assert.ok(pulumi.isUnknown(unwrapSecret(image.inputs.apiToken)), image.name);
+        const bindings = unwrapSecret(first.mocks.ofType("cloudflare:index/workersScript:WorkersScript")[0]!.inputs.bindings);
+        const tokenBinding = (bindings as { name: string; text: unknown }[]).find((b) => b.name === "IMAGES_API_TOKEN")!;
+        assert.ok(pulumi.isUnknown(tokenBinding.text), "the Worker's token binding waits for the token");
+        assert.deepStrictEqual(first.outputs.sources, run.outputs.sources);
     });
 
     it("exports counts, the hostname, the token id and where the mapping lives, and no secret value", () => {
