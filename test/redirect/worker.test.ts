@@ -46,6 +46,7 @@ describe("redirect Worker in workerd", function () {
                 },
             },
             { name: "strict", bindings: { FALLBACK: "404" } },
+            { name: "edge-cache-only", bindings: { FALLBACK: "404", MEMORY_CACHE_ENTRIES: "0" } },
             { name: "no-table-origin", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url }, databaseId: "empty-db" },
             { name: "no-table-404", bindings: { FALLBACK: "404" }, databaseId: "empty-db" },
         ]);
@@ -81,14 +82,21 @@ describe("redirect Worker in workerd", function () {
             assert.equal(res.headers.get("location"), "https://imagedelivery.net/hash-test/gallery/my-photo-1/public");
         });
 
-        it("serves a hot path from the edge cache, without D1 (the row can be gone)", async () => {
+        it("serves a hot path from isolate memory, then from the colo's Cache API, without D1 (the row can be gone)", async () => {
             const first = await workers.fetch("strict", `${HOST}/hot.jpg`);
             assert.equal(first.headers.get("x-redirect-source"), "d1");
+            assert.equal(first.headers.get("x-redirect-cache"), null);
             await workers.db.prepare("DELETE FROM redirects WHERE path = ?1").bind("/hot.jpg").run();
             const second = await workers.fetch("strict", `${HOST}/hot.jpg`);
             assert.equal(second.status, 301);
             assert.equal(second.headers.get("x-redirect-source"), "cache");
+            assert.equal(second.headers.get("x-redirect-cache"), "memory");
             assert.equal(second.headers.get("location"), "https://imagedelivery.net/hash-test/hot/public");
+            // Another isolate without memory caching finds the entry the first one put in the colo cache.
+            const other = await workers.fetch("edge-cache-only", `${HOST}/hot.jpg`);
+            assert.equal(other.status, 301);
+            assert.equal(other.headers.get("x-redirect-cache"), "edge");
+            assert.equal(other.headers.get("location"), "https://imagedelivery.net/hash-test/hot/public");
         });
 
         it("matches differently spelled requests of one path (encoding, duplicate and trailing slashes)", async () => {

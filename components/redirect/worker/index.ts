@@ -24,6 +24,8 @@ export interface Env {
     /** Seconds a found lookup stays in the edge cache (default 300); misses stay NEGATIVE_CACHE_TTL (default 60). */
     CACHE_TTL?: string;
     NEGATIVE_CACHE_TTL?: string;
+    /** Lookups kept in isolate memory (default 10000, 0 disables), for at most min(CACHE_TTL, 60) seconds. */
+    MEMORY_CACHE_ENTRIES?: string;
     /** Cache-Control max-age of the 301 itself (default 86400). */
     REDIRECT_MAX_AGE?: string;
     WEBHOOK_PATH?: string;
@@ -37,7 +39,8 @@ const DEFAULT_WEBHOOK_PATH = "/_sourcing-kit/webhook";
 const DEFAULT_IMAGES_API_BASE = "https://api.cloudflare.com/client/v4";
 const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
 
-interface Lookup { location: string | null; source: "cache" | "d1" }
+/** Where a lookup was answered: `cache` (layer `memory`: this isolate, `edge`: the colo's Cache API) or `d1`. */
+interface Lookup { location: string | null; source: "cache" | "d1"; layer?: "memory" | "edge" }
 
 interface WebhookEvent { type: "image.updated" | "image.deleted"; imageId: string; sourceUrl?: string; oldPath?: string }
 
@@ -102,14 +105,39 @@ function cacheKey(url: URL, key: string): Request {
     return new Request(`${url.protocol}//${url.host}/_sourcing-kit/lookup?key=${encodeURIComponent(key)}`);
 }
 
-/** Lookup through caches.default: hits and misses are cached (misses shorter) so hot paths skip D1. */
+// Per-isolate LRU in front of the Cache API: hot paths skip even the colo cache. Bounded in size and age.
+const memory = new Map<string, { location: string | null; expires: number }>();
+const MEMORY_MAX_SECONDS = 60;
+
+function fromMemory(id: string, now: number): { location: string | null } | undefined {
+    const entry = memory.get(id);
+    if (entry === undefined) return undefined;
+    memory.delete(id);
+    if (entry.expires <= now) return undefined;
+    memory.set(id, entry); // most recently used last
+    return entry;
+}
+
+function remember(env: Env, id: string, location: string | null, ttlSeconds: number, now: number): void {
+    const capacity = seconds(env.MEMORY_CACHE_ENTRIES, 10_000);
+    if (capacity === 0 || ttlSeconds === 0) return;
+    memory.set(id, { location, expires: now + Math.min(ttlSeconds, MEMORY_MAX_SECONDS) * 1000 });
+    while (memory.size > capacity) memory.delete(memory.keys().next().value!);
+}
+
+/** Lookup through isolate memory, then caches.default, then D1; hits and misses are cached (misses shorter). */
 async function lookup(env: Env, ctx: ExecutionContext, url: URL, key: string): Promise<Lookup> {
-    const cache = caches.default;
     const request = cacheKey(url, key);
+    const now = Date.now();
+    const remembered = fromMemory(request.url, now);
+    if (remembered) return { location: remembered.location, source: "cache", layer: "memory" };
+    const cache = caches.default;
     const cached = await cache.match(request);
     if (cached) {
-        const location = cached.headers.get("x-location");
-        return { location: location === "" ? null : location, source: "cache" };
+        const stored = cached.headers.get("x-location");
+        const location = stored === "" ? null : stored;
+        remember(env, request.url, location, seconds(cached.headers.get("cache-control")?.match(/max-age=(\d+)/)?.[1], 0), now);
+        return { location, source: "cache", layer: "edge" };
     }
     const stored = await findLocation(env, key);
     const location = stored === null ? null : href(stored);
@@ -117,8 +145,16 @@ async function lookup(env: Env, ctx: ExecutionContext, url: URL, key: string): P
     if (ttl > 0) {
         const entry = new Response(null, { headers: { "cache-control": `public, max-age=${ttl}`, "x-location": location ?? "" } });
         ctx.waitUntil(cache.put(request, entry));
+        remember(env, request.url, location, ttl, now);
     }
     return { location, source: "d1" };
+}
+
+/** Drops a key from this isolate's memory and the colo's cache (other colos follow within CACHE_TTL). */
+async function forget(url: URL, key: string): Promise<void> {
+    const request = cacheKey(url, key);
+    memory.delete(request.url);
+    await caches.default.delete(request);
 }
 
 function withHeader(response: Response, name: string, value: string): Response {
@@ -160,7 +196,7 @@ async function redirect(request: Request, env: Env, ctx: ExecutionContext): Prom
         const untransformed = await lookup(env, ctx, url, transformed.key).catch(() => found);
         if (untransformed.location !== null) [found, query] = [untransformed, transformed.query];
     }
-    const { location, source } = found;
+    const { location, source, layer } = found;
     if (location === null) return fallback(env, request, url, source);
     const target = redirectLocation(location, query, env.FLEXIBLE_VARIANTS === "true");
     return new Response(null, {
@@ -169,6 +205,7 @@ async function redirect(request: Request, env: Env, ctx: ExecutionContext): Prom
             location: target,
             "cache-control": `public, max-age=${seconds(env.REDIRECT_MAX_AGE, 86400)}`,
             "x-redirect-source": source,
+            ...(layer ? { "x-redirect-cache": layer } : {}),
         },
     });
 }
@@ -224,7 +261,7 @@ async function applyEvent(env: Env, url: URL, event: WebhookEvent): Promise<stri
             if (!paths.includes(key)) paths.push(key);
         }
     }
-    await Promise.all(paths.map((key) => caches.default.delete(cacheKey(url, key))));
+    await Promise.all(paths.map((key) => forget(url, key)));
     return paths;
 }
 
