@@ -1,3 +1,4 @@
+import * as os from "os";
 import * as path from "path";
 import { describeMachine, errorMessage, readResults, renderTable, TableRow, writeResults } from "./report";
 import { SectionContext, SectionResult, sectionContext } from "./section";
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
         const seconds = Math.round((Date.now() - started) / 100) / 10;
         ctx.log(`${name}: done in ${seconds} s`);
         results[SECTIONS[name].key] = outcome.json;
-        sectionMeta[name] = { measuredAt: new Date(started).toISOString(), scale, seconds };
+        // The machine is shared: the load average says how noisy the section's minute was.
+        sectionMeta[name] = { measuredAt: new Date(started).toISOString(), scale, seconds, loadAverageAfter: os.loadavg().map((l) => Math.round(l * 100) / 100) };
         rows.push(...outcome.rows);
         writeResults(file, { ...results, sections: sectionMeta });
     }
