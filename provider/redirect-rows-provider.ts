@@ -164,7 +164,9 @@ export const provider: pulumi.dynamic.ResourceProvider = {
                 throw e;
             }
         });
-        return { id, props: outputs({ ...stored, rows }) };
+        // Outputs are what D1 holds; inputs stay the desired rows, so the next up writes back what went missing.
+        const { rowCount: _count, ...inputs } = outputs(stored);
+        return { id, props: outputs({ ...stored, rows }), inputs };
     },
 
     async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.UpdateResult> {

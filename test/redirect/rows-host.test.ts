@@ -43,9 +43,14 @@ describe("RedirectRows in the real dynamic provider host", function () {
         return Object.fromEntries(results.map((r) => [r.path, r.shard]));
     };
 
+    const redirectTarget = async (path: string): Promise<string | null> => {
+        const res = await workers.fetch("reader", `http://old-cdn.test${path}`);
+        return res.status === 301 ? res.headers.get("location") : null;
+    };
+
     before(async () => {
         providerText = await serializedRowsProvider();
-        workers = await startRedirectWorkers([{ name: "reader", bindings: { FALLBACK: "404" } }], { applySchema: false });
+        workers = await startRedirectWorkers([{ name: "reader", bindings: { FALLBACK: "404", CACHE_TTL: "0", NEGATIVE_CACHE_TTL: "0" } }], { applySchema: false });
         emulator = await startEmulator({ tokens: [TOKEN], d1: miniflareD1Backend({ [DATABASE_ID]: workers.db }) });
         driver = await EngineDriver.start({ "cloudflare:apiToken": secret(TOKEN) });
     });
@@ -79,6 +84,10 @@ describe("RedirectRows in the real dynamic provider host", function () {
         await workers.db.prepare("DELETE FROM redirects WHERE path = ?1").bind("/c.jpg").run();
         await driver.refresh();
         assert.deepEqual(driver.state.get(v1[1].urn)?.outputs.rows, {});
+        const v3 = [shard("rows-b0", { "/a.jpg": url("a2"), "/d.jpg": url("d") }), v1[1]];
+        run = await driver.up(v3);
+        assert.deepEqual(run.counts, { update: 1, same: 1 }, "the refreshed shard writes its missing row back");
+        assert.equal(await redirectTarget("/c.jpg"), url("c"));
 
         assert.doesNotMatch(driver.plainTextCheckpoint(), new RegExp(TOKEN));
         assert.doesNotMatch(driver.host.output(), new RegExp(TOKEN));
