@@ -7,7 +7,7 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { MIGRATED_IMAGE_SET_TYPE, MigratedImageSet, MigratedImageSetArgs, MigratedImageSetData } from "../../components/migrated-image-set";
+import { MIGRATED_IMAGE_SET_TYPE, MigratedImageSet, MigratedImageSetArgs, MigratedImageSetData, summaryLine } from "../../components/migrated-image-set";
 import { urlIdentity } from "../../components/sources/url";
 import { checkImageInputs } from "../../provider/image-inputs";
 
@@ -73,6 +73,17 @@ function imagesOf(): Registration[] {
 function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => resolve(v)));
 }
+
+describe("MigratedImageSet summary line", () => {
+    it("reads <name>: N planned, N skipped (by reason), N duplicates, with thousands separators", () => {
+        const images = new Array(1234);
+        assert.strictEqual(
+            summaryLine("photos", { images, skipped: { "too-large": 2, "not-an-image": 10 }, duplicates: 3 } as never),
+            "photos: 1,234 planned, 12 skipped (not-an-image 10, too-large 2), 3 duplicates",
+        );
+        assert.strictEqual(summaryLine("empty", { images: [], skipped: {}, duplicates: 0 } as never), "empty: 0 planned, 0 skipped, 0 duplicates");
+    });
+});
 
 describe("MigratedImageSet under mocks", () => {
     let tmp: string;
