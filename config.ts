@@ -234,9 +234,9 @@ function distance(a: string, b: string): number {
     return row[b.length]!;
 }
 
-/** Lowercase slug for resource names: "Products/Shoes" -> "products-shoes". */
-function slug(text: string): string {
-    return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+/** Lowercase slug for resource names, at most `max` characters: "Products/Shoes" -> "products-shoes". */
+export function slug(text: string, max = 63): string {
+    return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, max).replace(/-+$/, "");
 }
 
 /**
@@ -253,7 +253,7 @@ export function defaultSetName(source: { kind: string } & Record<string, unknown
         case "local": parts.push(path.basename(str("dir"))); break;
         case "manifest": parts.push(path.basename(str("path")).replace(/\.[^.]*$/, "")); break;
     }
-    return slug(parts.filter((p) => p.length > 0).join("-")).slice(0, 63).replace(/-+$/, "");
+    return slug(parts.filter((p) => p.length > 0).join("-"));
 }
 
 function parseJson(k: string, text: string, problems: string[]): unknown {

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { loadStackConfig, PROJECT, type StackConfig } from "./config";
+import { loadStackConfig, PROJECT, slug, type StackConfig } from "./config";
 import { ScopedApiToken } from "./components/scoped-api-token";
 import { MigratedImageSet } from "./components/migrated-image-set";
 import { RedirectLayer } from "./components/redirect-layer";
@@ -7,11 +7,6 @@ import { CloudflareImage } from "./provider/image";
 
 /** The SQL that reads the full old-URL -> delivery-URL mapping out of the redirect database. */
 const MAPPING_QUERY = "SELECT path, location, image_id FROM redirects ORDER BY path";
-
-/** Lowercase, dash-separated, at most `max` characters: safe for D1 database and Worker script names. */
-function resourceSlug(text: string, max = 63): string {
-    return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, max).replace(/-+$/, "");
-}
 
 /** `sourcing-kit:retainOnDelete`: `pulumi destroy` forgets the images instead of deleting them. */
 const retainImages: pulumi.ResourceTransformation = (args) =>
@@ -62,7 +57,7 @@ function migrate(config: StackConfig) {
 
     // 3. Old URLs answer with a 301 to the new delivery URLs.
     const redirects = config.redirects;
-    const databaseName = redirects ? (redirects.databaseName ?? resourceSlug(`${PROJECT}-${stack}-redirects`)) : undefined;
+    const databaseName = redirects ? (redirects.databaseName ?? slug(`${PROJECT}-${stack}-redirects`)) : undefined;
     const layer = redirects
         ? new RedirectLayer("redirects", {
             accountId: config.accountId,
@@ -77,7 +72,7 @@ function migrate(config: StackConfig) {
             apiToken,
             apiBaseUrl: config.apiBaseUrl,
             databaseName,
-            scriptName: redirects.scriptName ?? resourceSlug(`${PROJECT}-${stack}-redirects`),
+            scriptName: redirects.scriptName ?? slug(`${PROJECT}-${stack}-redirects`),
             shardSize: redirects.shardSize,
             matchHost: redirects.matchHost,
             flexibleVariants: redirects.flexibleVariants,
