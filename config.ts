@@ -41,6 +41,7 @@ export interface RedirectsConfig {
     matchHost?: boolean;
     flexibleVariants?: boolean;
     cacheTtlSeconds?: number;
+    redirectMaxAgeSeconds?: number;
 }
 
 /** The validated stack configuration. Holds secrets in plain strings: never log or export it. */
@@ -126,6 +127,7 @@ const RedirectsSchema = z
         matchHost: z.boolean().optional(),
         flexibleVariants: z.boolean().optional(),
         cacheTtlSeconds: z.number().int().min(0).max(31536000).optional(),
+        redirectMaxAgeSeconds: z.number().int().min(0).max(31536000).optional(),
     })
     .superRefine((r, ctx) => {
         if ((r.routePattern === undefined) === (r.customDomain === undefined)) {

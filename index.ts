@@ -77,6 +77,7 @@ function migrate(config: StackConfig) {
             matchHost: redirects.matchHost,
             flexibleVariants: redirects.flexibleVariants,
             cacheTtlSeconds: redirects.cacheTtlSeconds,
+            redirectMaxAgeSeconds: redirects.redirectMaxAgeSeconds,
         }, { dependsOn: sets.map(({ set }) => set) })
         : undefined;
 

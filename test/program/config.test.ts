@@ -272,13 +272,13 @@ describe("stack config: valid stacks", () => {
 
     it("accepts redirects with a custom domain and a 404 fallback, and a webhook secret", () => {
         const result = parseStackConfig(stack({
-            "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404" }),
+            "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300 }),
             "sourcing-kit:webhookSecret": "whsec",
             "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "2001:db8::/32"]),
             "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z",
         }));
         assert.ok(result.ok);
-        assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404" }, "a custom domain needs no zone ID");
+        assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300 }, "a custom domain needs no zone ID");
         assert.strictEqual(result.config.webhookSecret, "whsec");
         assert.deepStrictEqual(result.config.tokenAllowedIps, ["203.0.113.0/24", "2001:db8::/32"]);
     });
