@@ -34,6 +34,7 @@ const rowSchema = z.strictObject({
     url: z
         .string()
         .refine((u) => /^https?:\/\//i.test(u) && URL.canParse(u), { message: "url must be an absolute http(s) URL" })
+        .refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), { message: "url must not carry user:password (it would be stored in state in plain text)" })
         .optional(),
     path: z.string().min(1, "path must not be empty").optional(),
     id: z

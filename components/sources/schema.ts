@@ -2,7 +2,12 @@ import { z } from "zod";
 import { SourceError } from "./types";
 
 const httpUrl = (what: string) =>
-    z.string().refine((value) => isHttpUrl(value), { message: `${what} must be an absolute http(s) URL` });
+    z
+        .string()
+        .refine((value) => isHttpUrl(value), { message: `${what} must be an absolute http(s) URL` })
+        .refine((value) => !hasCredentials(value), {
+            message: `${what} must not carry user:password (it would be stored in state and logs in plain text)`,
+        });
 
 const nonEmpty = (what: string) => z.string({ error: `${what} is required` }).trim().min(1, `${what} must not be empty`);
 
@@ -115,6 +120,15 @@ function joinPath(base: string, path: readonly PropertyKey[]): string {
     let out = base;
     for (const part of path) out += typeof part === "number" ? `[${part}]` : `.${String(part)}`;
     return out;
+}
+
+function hasCredentials(value: string): boolean {
+    try {
+        const url = new URL(value);
+        return url.username !== "" || url.password !== "";
+    } catch {
+        return false;
+    }
 }
 
 function isHttpUrl(value: string): boolean {

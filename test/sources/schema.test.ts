@@ -44,5 +44,6 @@ describe("source config schema", () => {
         assert.match(problems({ kind: "s3", bucket: "b", access: "private", publicBaseUrl: "https://x.example" })[0], /\.publicBaseUrl: publicBaseUrl only applies to access: "public"/);
         assert.match(problems({ kind: "s3", bucket: "s3://b/photos" })[0], /\.bucket: bucket is a bucket name, without s3:\/\/ or slashes/);
         assert.match(problems({ kind: "manifest", path: "images.xlsx" })[0], /\.path: path must end in \.csv or \.ndjson/);
+        assert.deepStrictEqual(problems({ kind: "urls", urls: ["https://user:pw@cdn.example.com/a.jpg"] }), [`${at}.urls[0]: each url must not carry user:password (it would be stored in state and logs in plain text)`]);
     });
 });
