@@ -1,15 +1,9 @@
 import type { ImageInputs } from "./image-inputs";
+import type { CfImage } from "./images-client";
 import { unpackMetadata } from "./source-metadata";
 
-/** What the provider needs from an image as Cloudflare describes it (see images-client's CfImage). */
-export interface StoredImageView {
-    id: string;
-    filename?: string | null;
-    meta?: Record<string, unknown> | null;
-    requireSignedURLs: boolean;
-    uploaded: string;
-    variants: string[];
-}
+/** What the provider needs from an image as Cloudflare describes it. */
+export type StoredImageView = Omit<CfImage, "creator">;
 
 /** Outputs stored in state: the inputs delete/read/update need without the program, plus what Cloudflare reports. */
 export interface ImageOutputs extends ImageInputs {

@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import { Clock, RateBudget, RateLimiter, sharedLimiter, WindowSchedule } from "../../provider/rate-limiter";
 import { SlidingWindowLimiter } from "../emulator/rate-limiter";
+import { seededRandom } from "../emulator/faults";
 
 /** A clock whose time moves only when the test says so; timers fire in order as it advances. */
 class VirtualClock implements Clock {
@@ -40,18 +41,6 @@ async function flush(): Promise<void> {
     for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
-/** Mulberry32, so the randomised schedules are reproducible. */
-function seeded(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 interface Run { start: number; end: number }
 
 /**
@@ -81,7 +70,7 @@ async function simulate(budget: RateBudget, arrivals: number[], durations: numbe
 describe("client/rate-limiter: sliding window log with even pacing (virtual clock)", () => {
     it("never lets more than `requests` be in flight or end within one window of a start", async () => {
         for (const seed of [1, 2, 3]) {
-            const random = seeded(seed);
+            const random = seededRandom(seed);
             const budget = { requests: 20, windowSeconds: 1 };
             const arrivals = Array.from({ length: 150 }, () => Math.floor(random() * 4000));
             const durations = Array.from({ length: 150 }, () => Math.floor(random() * 400));
@@ -97,7 +86,7 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
     it("keeps a server-side sliding window (the emulator's) under its limit whatever the network delay", async () => {
         // Budget 100 / 10 s against a server allowing 120 / 10 s; each request reaches the server at a random
         // moment between its start and its end.
-        const random = seeded(42);
+        const random = seededRandom(42);
         const runs = await simulate({ requests: 100, windowSeconds: 10 }, Array(300).fill(0),
             Array.from({ length: 300 }, () => 20 + Math.floor(random() * 300)));
         const server = new SlidingWindowLimiter({ requests: 120, windowSeconds: 10 });
