@@ -1,14 +1,16 @@
-// Issue 8.1: a migration through the real provider host survives 5xx/524 answers, dropped connections (some after
-// the write took effect), 429 bursts with Retry-After and latency spikes beyond the request timeout, with nothing
-// lost and nothing duplicated; the next `up` is a no-op.
+// Issue 8.1: a migration through the real provider host (images and their redirect rows in D1) survives 5xx/524
+// answers, dropped connections (some after the write took effect), 429 bursts with Retry-After and latency spikes
+// beyond the request timeout, with nothing lost and nothing duplicated; the next `up` is a no-op, and a destroy
+// under the same faults leaves the account empty.
 import { strict as assert } from "assert";
 import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import {
     auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource, providerConfig,
-    secret, seededRandom, SerializedProvider, sleep, SOAK, writeRequests,
+    rowsResource, secret, seededRandom, SerializedProvider, sleep, SOAK, writeRequests,
 } from "./harness";
+import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
 import { SpikeProxy, startSpikeProxy } from "./spike-proxy";
 
 const N = SOAK ? 2000 : 500;
@@ -17,46 +19,24 @@ const SCOPED = "tok-scoped-faults-52b8e6f13a";
 /** The provider's per-request timeout in this test; spikes hold requests past it. */
 const TIMEOUT_MS = 600;
 const SEED = 8101;
+/** Redirect rows per RedirectRows shard. */
+const SHARD = 250;
 
 describe("reliability: a migration under injected faults", function () {
     this.timeout(SOAK ? 1_800_000 : 240_000);
-    let provider: SerializedProvider;
+    let providers: { image: SerializedProvider; rows: SerializedProvider };
+    let worker: RedirectWorker;
+    let mapping: Record<string, string>;
     let emu: Emulator;
     let proxy: SpikeProxy;
     let origin: ImageOrigin;
     let driver: EngineDriver;
     let desired: DesiredResource[];
-    const exposure = new Exposure();
-    const bursts = { count: 0 };
+    let faulty: { faults: number; dropped: number; afterWrite: number; http429: number; requests: number };
 
-    before(async () => {
-        provider = (await captureProviders()).image;
-        emu = await startEmulator({ tokens: [SCOPED, BOOTSTRAP], rateLimit: GENEROUS_RATE_LIMIT, seed: SEED });
-        proxy = await startSpikeProxy(`http://127.0.0.1:${emu.port}`, { rate: 0.02, delayMs: TIMEOUT_MS + 300, random: seededRandom(SEED + 1) });
-        origin = await startImageOrigin();
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), hostOptions(TIMEOUT_MS), 16);
-        exposure.watch("host output", driver.host.output);
-        desired = Array.from({ length: N }, (_, i) => imageResource(provider, `img-${i}`, {
-            accountId: emu.accountId,
-            imageId: `faults/${Math.floor(i / 100)}/img-${i}.png`,
-            url: origin.url(`/img/${i}.png`),
-            sourceHash: `sha256-faults-${i}`,
-            metadata: { batch: Math.floor(i / 100), alt: `image ${i}` },
-            apiBaseUrl: `${proxy.origin}/client/v4`,
-            apiToken: secret(SCOPED),
-        }));
-    });
-
-    after(async () => {
-        await driver?.host.kill();
-        await proxy?.close();
-        await emu?.close();
-        await origin?.close();
-    });
-
-    it(`migrates ${N} images through 10% 5xx/524, 2% dropped connections, 429 bursts and timeouts: each custom ID exactly once, nothing orphaned`, async () => {
-        emu.setFaults({ errorRate: 0.1, dropRate: 0.01, afterWriteRate: 0.01, afterWriteKind: "drop", latencyMs: [0, 3], seed: SEED });
-        // 429 bursts: a tight per-token limit for 700 ms out of every 2 s; the emulator answers with Retry-After.
+    /** The faults of this test, switched on for a run, with 429 bursts: a tight per-token limit for 700 ms out of every 2 s. */
+    async function underFaults<T>(run: () => Promise<T>): Promise<T> {
+        emu.setFaults({ errorRate: 0.1, dropRate: 0.01, afterWriteRate: 0.01, afterWriteKind: "drop", latencyMs: [0, 3] });
         let running = true;
         const burster = (async () => {
             while (running) {
@@ -68,23 +48,70 @@ describe("reliability: a migration under injected faults", function () {
                 emu.setRateLimit(GENEROUS_RATE_LIMIT);
             }
         })();
-        const result = await driver.up(desired).finally(async () => {
+        try {
+            return await run();
+        } finally {
             running = false;
             await burster;
-        });
-        emu.setFaults(undefined);
+            emu.setFaults(undefined);
+        }
+    }
+    const exposure = new Exposure();
+    const bursts = { count: 0 };
+    let rawStateHadToken = false;
+
+    before(async () => {
+        providers = await captureProviders();
+        worker = await startRedirectWorker({ FALLBACK: "404" });
+        emu = await startEmulator({ tokens: [SCOPED, BOOTSTRAP], rateLimit: GENEROUS_RATE_LIMIT, seed: SEED, d1: worker.backend });
+        proxy = await startSpikeProxy(`http://127.0.0.1:${emu.port}`, { rate: 0.02, delayMs: TIMEOUT_MS + 300, random: seededRandom(SEED + 1) });
+        origin = await startImageOrigin();
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), hostOptions(TIMEOUT_MS), 16);
+        exposure.watch("host output", driver.host.output);
+        const imageId = (i: number) => `faults/${Math.floor(i / 100)}/img-${i}.png`;
+        desired = Array.from({ length: N }, (_, i) => imageResource(providers.image, `img-${i}`, {
+            accountId: emu.accountId,
+            imageId: imageId(i),
+            url: origin.url(`/img/${i}.png`),
+            sourceHash: `sha256-faults-${i}`,
+            metadata: { batch: Math.floor(i / 100), alt: `image ${i}` },
+            apiBaseUrl: `${proxy.origin}/client/v4`,
+            apiToken: secret(SCOPED),
+        }));
+        mapping = Object.fromEntries(Array.from({ length: N }, (_, i) => [`/old/img-${i}.png`, `https://imagedelivery.net/${emu.accountHash}/${imageId(i)}/public`]));
+        for (let start = 0; start < N; start += SHARD) {
+            const shard = `rows-${start / SHARD}`;
+            const rows = Object.fromEntries(Object.entries(mapping).slice(start, start + SHARD));
+            desired.push(rowsResource(providers.rows, shard, {
+                accountId: emu.accountId, databaseId: DATABASE_ID, shard, rows, apiBaseUrl: `${proxy.origin}/client/v4`, apiToken: secret(SCOPED),
+            }));
+        }
+    });
+
+    after(async () => {
+        await driver?.host.kill();
+        await proxy?.close();
+        await emu?.close();
+        await origin?.close();
+        await worker?.dispose();
+    });
+
+    it(`migrates ${N} images and their redirect rows through 10% 5xx/524, 2% dropped connections, 429 bursts and timeouts: each custom ID exactly once, nothing orphaned`, async () => {
+        const result = await underFaults(() => driver.up(desired));
         expose(exposure, "faulty up", driver, result.errors);
 
         const c = emu.counters;
         console.log(`      ${N} images: ${c.faultsInjected} faults injected (${c.dropped} dropped connections, ${c.afterWriteFaults} after the write), ` +
             `${c.http429} answered 429 in ${bursts.count} bursts, ${proxy.spikes} requests held past the ${TIMEOUT_MS} ms timeout ` +
-            `(${proxy.appliedAfterClientLeft} applied after the client gave up); ${c.requests} requests for ${N} creates`);
+            `(${proxy.appliedAfterClientLeft} applied after the client gave up); ${c.requests} requests for ${desired.length} creates`);
         assert.deepEqual(result.errors, []);
-        assert.equal(result.counts.create, N);
+        assert.equal(result.counts.create, desired.length);
         assert.deepEqual(auditImages(emu, driver, desired), CLEAN_AUDIT);
         assert.equal(emu.images.size, N);
         assert.equal(c.uploads, N, "every image was stored by exactly one successful upload");
         assert.equal(c.deletes, 0);
+        assert.deepEqual(await worker.rows(), mapping, "the D1 redirect table equals the mapping");
+        faulty = { faults: c.faultsInjected, dropped: c.dropped, afterWrite: c.afterWriteFaults, http429: c.http429, requests: c.requests };
         // Every kind of fault really happened.
         assert.ok(c.faultsInjected - c.dropped > N * 0.05, "5xx/524 answers");
         assert.ok(c.dropped > 0 && c.afterWriteFaults > 0, "dropped connections, some after the write");
@@ -99,15 +126,31 @@ describe("reliability: a migration under injected faults", function () {
         emu.resetCounters();
         const result = await driver.up(desired);
         expose(exposure, "second up", driver, result.errors);
+        rawStateHadToken = driver.checkpoint().includes(SCOPED);
         assert.deepEqual(result.errors, []);
-        assert.equal(result.counts.same, N);
+        assert.equal(result.counts.same, desired.length);
         assert.equal(Object.keys(result.counts).length, 1, JSON.stringify(result.counts));
         assert.equal(writeRequests(emu), 0);
         assert.equal(emu.counters.requests, 0);
     });
 
+    it("a destroy under the same faults leaves the account empty: no image, no redirect row", async () => {
+        emu.resetCounters();
+        const result = await underFaults(() => driver.destroy());
+        expose(exposure, "faulty destroy", driver, result.errors);
+        const c = emu.counters;
+        console.log(`      destroy: ${c.faultsInjected} faults injected (${c.afterWriteFaults} after the write), ${c.http429} answered 429; ` +
+            `over the whole test ${faulty.faults + c.faultsInjected} faults, ${faulty.http429 + c.http429} 429s, ${proxy.spikes} timeouts`);
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.counts.delete, desired.length);
+        assert.equal(driver.state.size, 0);
+        assert.equal(emu.images.size, 0);
+        assert.deepEqual(await worker.rows(), {});
+        assert.ok(c.faultsInjected > 0);
+    });
+
     it("never shows the bootstrap or the scoped token in plain text in the state, the host output or errors", () => {
         assert.deepEqual(exposure.leaks({ bootstrap: BOOTSTRAP, scoped: SCOPED }), []);
-        assert.ok(driver.checkpoint().includes(SCOPED), "the raw state holds the token, wrapped as a secret");
+        assert.ok(rawStateHadToken, "the raw state held the token, wrapped as a secret (so the scan looked for the right thing)");
     });
 });
