@@ -12,6 +12,7 @@ import {
 } from "./harness";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
 import { SpikeProxy, startSpikeProxy } from "./spike-proxy";
+import { unpackMetadata } from "../../provider/source-metadata";
 
 const N = SOAK ? 2000 : 500;
 const BOOTSTRAP = "tok-bootstrap-faults-7c1e0a94d2";
@@ -32,20 +33,21 @@ describe("reliability: a migration under injected faults", function () {
     let origin: ImageOrigin;
     let driver: EngineDriver;
     let desired: DesiredResource[];
-    let faulty: { faults: number; dropped: number; afterWrite: number; http429: number; requests: number };
+    /** Faults injected over every faulty run of this file (for the report). */
+    const totals = { faults: 0, dropped: 0, afterWrite: 0, http429: 0 };
 
-    /** The faults of this test, switched on for a run, with 429 bursts: a tight per-token limit for 700 ms out of every 2 s. */
+    /** The faults of this test, switched on for a run, with 429 bursts: a tight per-token limit for the first 700 ms of every 2 s. */
     async function underFaults<T>(run: () => Promise<T>): Promise<T> {
+        emu.resetCounters();
         emu.setFaults({ errorRate: 0.1, dropRate: 0.01, afterWriteRate: 0.01, afterWriteKind: "drop", latencyMs: [0, 3] });
         let running = true;
         const burster = (async () => {
             while (running) {
-                await sleep(1300);
-                if (!running) break;
                 emu.setRateLimit({ requests: 5, windowSeconds: 1 });
                 bursts.count++;
                 await sleep(700);
                 emu.setRateLimit(GENEROUS_RATE_LIMIT);
+                await sleep(1300);
             }
         })();
         try {
@@ -54,6 +56,11 @@ describe("reliability: a migration under injected faults", function () {
             running = false;
             await burster;
             emu.setFaults(undefined);
+            const c = emu.counters;
+            totals.faults += c.faultsInjected;
+            totals.dropped += c.dropped;
+            totals.afterWrite += c.afterWriteFaults;
+            totals.http429 += c.http429;
         }
     }
     const exposure = new Exposure();
@@ -111,7 +118,6 @@ describe("reliability: a migration under injected faults", function () {
         assert.equal(c.uploads, N, "every image was stored by exactly one successful upload");
         assert.equal(c.deletes, 0);
         assert.deepEqual(await worker.rows(), mapping, "the D1 redirect table equals the mapping");
-        faulty = { faults: c.faultsInjected, dropped: c.dropped, afterWrite: c.afterWriteFaults, http429: c.http429, requests: c.requests };
         // Every kind of fault really happened.
         assert.ok(c.faultsInjected - c.dropped > N * 0.05, "5xx/524 answers");
         assert.ok(c.dropped > 0 && c.afterWriteFaults > 0, "dropped connections, some after the write");
@@ -134,13 +140,29 @@ describe("reliability: a migration under injected faults", function () {
         assert.equal(emu.counters.requests, 0);
     });
 
+    it("a metadata change on every tenth image under the same faults patches each once, in place", async () => {
+        const changed = desired.filter((d, i) => i % 10 === 0 && d.inputs.imageId !== undefined);
+        for (const d of changed) d.inputs = { ...d.inputs, metadata: { ...(d.inputs.metadata as object), alt: `new alt for ${String(d.inputs.imageId)}` } };
+        const result = await underFaults(() => driver.up(desired));
+        expose(exposure, "faulty update", driver, result.errors);
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.counts.update, changed.length);
+        assert.equal(emu.counters.uploads + emu.counters.deletes, 0, "an update never re-uploads or deletes");
+        assert.ok(emu.counters.patches >= changed.length);
+        for (const d of changed) {
+            const stored = emu.images.get(String(d.inputs.imageId))!;
+            assert.deepEqual(unpackMetadata(stored.meta), { metadata: d.inputs.metadata, sourceHash: d.inputs.sourceHash });
+        }
+        assert.deepEqual(auditImages(emu, driver, desired), CLEAN_AUDIT);
+    });
+
     it("a destroy under the same faults leaves the account empty: no image, no redirect row", async () => {
-        emu.resetCounters();
         const result = await underFaults(() => driver.destroy());
         expose(exposure, "faulty destroy", driver, result.errors);
         const c = emu.counters;
         console.log(`      destroy: ${c.faultsInjected} faults injected (${c.afterWriteFaults} after the write), ${c.http429} answered 429; ` +
-            `over the whole test ${faulty.faults + c.faultsInjected} faults, ${faulty.http429 + c.http429} 429s, ${proxy.spikes} timeouts`);
+            `over the whole file ${totals.faults} faults (${totals.dropped} dropped, ${totals.afterWrite} after the write), ${totals.http429} 429s, ` +
+            `${proxy.spikes} requests held past the timeout`);
         assert.deepEqual(result.errors, []);
         assert.equal(result.counts.delete, desired.length);
         assert.equal(driver.state.size, 0);
