@@ -34,6 +34,9 @@ export interface ThroughputRow {
     /** Peak requests one token sent in any rate window, over the window's budget (account path). */
     peakWindowShare: number;
     parallelism?: number;
+    /** CPU seconds over the run: this whole process (emulators, origin, the other tools running meanwhile) and the provider host. */
+    benchProcessCpuSeconds?: number;
+    providerHostCpuSeconds?: number;
     /** Seconds before the first upload (provider host start, implementation load); not in `seconds`. */
     startupSeconds?: number;
     error?: string;
@@ -125,8 +128,12 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
         const go = await prepareTool(spec, emulator, opts, urls);
         row.startupSeconds = round(Number(process.hrtime.bigint() - preparing) / 1e9, 1);
         const started = process.hrtime.bigint();
+        const cpu = process.cpuUsage();
         const outcome = await withTimeout(go(), timeoutMs, tag);
         row.seconds = round(Number(process.hrtime.bigint() - started) / 1e9, 1);
+        const used = process.cpuUsage(cpu);
+        row.benchProcessCpuSeconds = round((used.user + used.system) / 1e6, 1);
+        if (outcome.childCpuSeconds !== undefined) row.providerHostCpuSeconds = outcome.childCpuSeconds;
         Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));
         if (outcome.failed !== row.failed) ctx.log(`${tag}: the tool reports ${outcome.failed} failed, the emulator's store ${row.failed}`);
         ctx.log(`${tag}: ${row.imagesPerSecond} images/s, share ${row.limitShare}, 429s ${row.http429}, failed ${row.failed}`);

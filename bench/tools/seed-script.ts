@@ -14,6 +14,8 @@ export interface SeedScriptOptions {
 
 export interface ToolOutcome {
     failed: number;
+    /** CPU seconds of the tool's own child process (the provider host), when it has one. */
+    childCpuSeconds?: number;
 }
 
 export async function runSeedScript(opts: SeedScriptOptions): Promise<ToolOutcome> {

@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import pLimit from "p-limit";
 import { startProviderHost } from "../../test/host/provider-host";
 import { providerText } from "../provider-text";
@@ -56,10 +57,13 @@ export async function prepareSourcingKit(opts: SourcingKitRunOptions): Promise<(
     }
     return async () => {
         try {
-            return await createAll(opts, (i) => {
+            const cpuBefore = cpuSecondsOf(host.process.pid);
+            const outcome = await createAll(opts, (i) => {
                 const { imageId, news } = inputsOf(i);
                 return { urn: urnOf(imageId), news };
             }, host);
+            const cpuAfter = cpuSecondsOf(host.process.pid);
+            return cpuBefore !== undefined && cpuAfter !== undefined ? { ...outcome, childCpuSeconds: Math.round((cpuAfter - cpuBefore) * 10) / 10 } : outcome;
         } finally {
             await host.kill();
         }
@@ -92,4 +96,15 @@ async function createAll(
     );
     if (failed === opts.urls.length) throw new Error(`every create failed, first: ${firstError}`);
     return { failed };
+}
+
+/** User + system CPU seconds of a process (Linux /proc); undefined elsewhere. */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+    try {
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+        // After "pid (comm) ", utime and stime are the 12th and 13th fields, in clock ticks (100 per second on Linux).
+        return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+        return undefined;
+    }
 }
