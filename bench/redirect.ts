@@ -22,8 +22,9 @@ export interface RedirectFigures {
     /** Lookups answered from where the bench expected (x-redirect-source: d1 when cold, cache when warm). */
     coldFromD1: number;
     cachedFromCache: number;
-    /** p50 of an OPTIONS request (405 before any lookup): what the Node -> workerd round trip itself costs. */
+    /** p50 of a POST request (405 before any lookup): what the Node -> workerd round trip itself costs. */
     p50HarnessMs: number;
+    p99HarnessMs: number;
 }
 
 const ACCOUNT_HASH = "ZWd9g1K7eljCn_KDTu_MWA";
@@ -74,13 +75,15 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         };
         // Warm the isolate and the harness first, on paths that are not measured.
         for (let i = 0; i < 50; i++) await get(`https://old-cdn.example.com/warmup/${i}.jpg`);
-        // OPTIONS is answered 405 before any lookup: the round trip through the harness alone.
+        // POST is answered 405 before any lookup: the round trip through the harness alone, sampled between
+        // the measured lookups so it sees the same machine.
         const harness: number[] = [];
-        for (let i = 0; i < 200; i++) harness.push((await get(`https://old-cdn.example.com/warmup/${i % 50}.jpg`, "OPTIONS")).ms);
+        const probe = async () => harness.push((await get(urlOf(0), "POST")).ms);
 
         const cold: number[] = [];
         let coldFromD1 = 0;
         for (const i of picks) {
+            await probe();
             const r = await get(urlOf(i));
             if (r.status !== 301) throw new Error(`GET ${urlOf(i)} answered ${r.status}, expected 301`);
             cold.push(r.ms);
@@ -91,6 +94,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         const cached: number[] = [];
         let cachedFromCache = 0;
         for (const i of picks) {
+            await probe();
             const r = await get(urlOf(i));
             cached.push(r.ms);
             if (r.source === "cache") cachedFromCache++;
@@ -106,6 +110,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
             coldFromD1,
             cachedFromCache,
             p50HarnessMs: round(percentile(harness, 50), 2),
+            p99HarnessMs: round(percentile(harness, 99), 2),
         };
         return { json: figures, rows: tableRows(figures) };
     } finally {
@@ -119,14 +124,14 @@ function tableRows(f: RedirectFigures): TableRow[] {
         {
             section: "redirect",
             caseName: `Worker lookup, cached (${f.rows} rows)`,
-            result: `p50 ${f.p50CachedMs} ms, p99 ${f.p99CachedMs} ms over ${f.lookups} paths${note(f.cachedFromCache, "from cache")}`,
+            result: `p50 ${f.p50CachedMs} ms, p99 ${f.p99CachedMs} ms over ${f.lookups} paths${note(f.cachedFromCache, "from cache")} (a request answered before any lookup, POST 405, measured in between: p50 ${f.p50HarnessMs}, p99 ${f.p99HarnessMs} ms)`,
             target: "p99 < 5 ms",
             met: f.p99CachedMs < 5 && f.cachedFromCache === f.lookups ? "yes" : "no",
         },
         {
             section: "redirect",
             caseName: `Worker lookup, cold (${f.rows} rows)`,
-            result: `p50 ${f.p50ColdMs} ms, p99 ${f.p99ColdMs} ms over ${f.lookups} paths${note(f.coldFromD1, "from D1")} (harness p50 ${f.p50HarnessMs} ms)`,
+            result: `p50 ${f.p50ColdMs} ms, p99 ${f.p99ColdMs} ms over ${f.lookups} paths${note(f.coldFromD1, "from D1")}`,
             target: "p99 < 20 ms",
             met: f.p99ColdMs < 20 && f.coldFromD1 === f.lookups ? "yes" : "no",
         },
