@@ -16,6 +16,7 @@ export const BATCH_REQUESTS_PER_SECOND = 200;
 export const SOURCING_KIT_BUDGET = { requests: 110, windowSeconds: 30 };
 export const ENGINE_PARALLELISM = 8;
 const UPLOAD_LATENCY_MS: [number, number] = [50, 300];
+const MEAN_UPLOAD_LATENCY_MS = (UPLOAD_LATENCY_MS[0] + UPLOAD_LATENCY_MS[1]) / 2;
 
 export interface ThroughputRow {
     setting: Setting;
@@ -34,6 +35,8 @@ export interface ThroughputRow {
     /** Peak requests one token sent in any rate window, over the window's budget (account path). */
     peakWindowShare: number;
     parallelism?: number;
+    /** Little's law: at most `parallelism` uploads in flight, each taking the mean injected latency. */
+    parallelismCeiling?: number;
     /** CPU seconds over the run: this whole process (emulators, origin, the other tools running meanwhile) and the provider host. */
     benchProcessCpuSeconds?: number;
     providerHostCpuSeconds?: number;
@@ -134,6 +137,7 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
         const used = process.cpuUsage(cpu);
         row.benchProcessCpuSeconds = round((used.user + used.system) / 1e6, 1);
         if (outcome.childCpuSeconds !== undefined) row.providerHostCpuSeconds = outcome.childCpuSeconds;
+        if (spec.parallelism) row.parallelismCeiling = round(spec.parallelism / (MEAN_UPLOAD_LATENCY_MS / 1000), 1);
         Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));
         if (outcome.failed !== row.failed) ctx.log(`${tag}: the tool reports ${outcome.failed} failed, the emulator's store ${row.failed}`);
         ctx.log(`${tag}: ${row.imagesPerSecond} images/s, share ${row.limitShare}, 429s ${row.http429}, failed ${row.failed}`);
@@ -202,11 +206,14 @@ function tableRow(r: ThroughputRow): TableRow {
     const p = r.parallelism ? ` (parallel ${r.parallelism})` : "";
     const via = r.setting === "batch-api" && r.uploadPath === "account" ? " via account API" : "";
     const caseName = `${r.setting} / ${r.tool}${p}${via}`;
-    const figures =
+    let figures =
         `${r.imagesPerSecond} img/s, ${Math.round(r.limitShare * 100)}% of ${r.uploadPath === "batch" ? "200/s" : "120/30s"}, ` +
         `${r.http429}x429, ${r.failed} failed, ${r.duplicated} dup (${r.images} in ${r.seconds} s)`;
     if (r.error) return { section: "throughput", caseName, result: `error: ${r.error}; ${figures}`, target: "-", met: "error" };
     if (r.tool !== "sourcing-kit") return { section: "throughput", caseName, result: figures, target: "reported beside sourcing-kit", met: "n/a" };
+    if (r.parallelismCeiling !== undefined && r.uploadPath === "batch") {
+        figures += `; ceiling ${r.parallelismCeiling} img/s from parallelism/latency`;
+    }
     const zero429 = r.setting === "account-limit" ? r.http429 === 0 : true;
     const met = r.limitShare >= 0.9 && zero429 && r.failed === 0 && r.duplicated === 0;
     const target = r.setting === "account-limit" ? ">=90% of limit, 0x429, 0 failed/dup" : ">=90% of limit, 0 failed/dup";
