@@ -37,6 +37,8 @@ export interface ThroughputRow {
     parallelism?: number;
     /** Little's law: at most `parallelism` uploads in flight, each taking the mean injected latency. */
     parallelismCeiling?: number;
+    /** The provider's limiter stamps a slot when its request ends: at most budget / (window + mean latency) per second. */
+    limiterCeiling?: number;
     /** CPU seconds over the run: this whole process (emulators, origin, the other tools running meanwhile) and the provider host. */
     benchProcessCpuSeconds?: number;
     providerHostCpuSeconds?: number;
@@ -137,7 +139,12 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
         const used = process.cpuUsage(cpu);
         row.benchProcessCpuSeconds = round((used.user + used.system) / 1e6, 1);
         if (outcome.childCpuSeconds !== undefined) row.providerHostCpuSeconds = outcome.childCpuSeconds;
-        if (spec.parallelism) row.parallelismCeiling = round(spec.parallelism / (MEAN_UPLOAD_LATENCY_MS / 1000), 1);
+        if (spec.parallelism) {
+            row.parallelismCeiling = round(spec.parallelism / (MEAN_UPLOAD_LATENCY_MS / 1000), 1);
+            // The client's limiter holds a slot from a request's start until a window after its end.
+            const budget = spec.uploadPath === "batch" ? { requests: BATCH_REQUESTS_PER_SECOND, windowSeconds: 1 } : SOURCING_KIT_BUDGET;
+            row.limiterCeiling = round(budget.requests / (budget.windowSeconds + MEAN_UPLOAD_LATENCY_MS / 1000), 2);
+        }
         Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));
         if (outcome.failed !== row.failed) ctx.log(`${tag}: the tool reports ${outcome.failed} failed, the emulator's store ${row.failed}`);
         ctx.log(`${tag}: ${row.imagesPerSecond} images/s, share ${row.limitShare}, 429s ${row.http429}, failed ${row.failed}`);
@@ -211,8 +218,8 @@ function tableRow(r: ThroughputRow): TableRow {
         `${r.http429}x429, ${r.failed} failed, ${r.duplicated} dup (${r.images} in ${r.seconds} s)`;
     if (r.error) return { section: "throughput", caseName, result: `error: ${r.error}; ${figures}`, target: "-", met: "error" };
     if (r.tool !== "sourcing-kit") return { section: "throughput", caseName, result: figures, target: "reported beside sourcing-kit", met: "n/a" };
-    if (r.parallelismCeiling !== undefined && r.uploadPath === "batch") {
-        figures += `; ceiling ${r.parallelismCeiling} img/s from parallelism/latency`;
+    if (r.parallelismCeiling !== undefined && r.limiterCeiling !== undefined) {
+        figures += `; ceilings: ${r.parallelismCeiling} img/s from parallelism/latency, ${r.limiterCeiling} from the limiter`;
     }
     const zero429 = r.setting === "account-limit" ? r.http429 === 0 : true;
     const met = r.limitShare >= 0.9 && zero429 && r.failed === 0 && r.duplicated === 0;
