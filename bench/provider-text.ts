@@ -11,7 +11,8 @@ export function providerText(): Promise<string> {
     const closure = require("@pulumi/pulumi/runtime/closure/serializeClosure") as {
         serializeFunction(f: () => unknown, opts: { allowSecrets: boolean }): Promise<{ text: string }>;
     };
-    const shim = providerShim("image-provider");
-    cached ??= closure.serializeFunction(() => shim, { allowSecrets: true }).then((sf) => sf.text);
+    // Named as in provider/image.ts: the captured variable's name is part of the text.
+    const provider = providerShim("image-provider");
+    cached ??= closure.serializeFunction(() => provider, { allowSecrets: true }).then((sf) => sf.text);
     return cached;
 }
