@@ -86,9 +86,15 @@ for (const seed of SEEDS) describe(`reliability: the provider host killed mid-ru
         return rerun;
     }
 
+    /** The invariants after a rerun, and one more `up` that is a no-op (every Diff "no change", no request). */
     async function assertConverged(): Promise<void> {
         assert.deepEqual(auditImages(emu, driver, desired()), CLEAN_AUDIT);
         assert.deepEqual(await worker.rows(), rowsOn ? mapping() : {});
+        const requests = emu.counters.requests;
+        const again = await driver.up(desired());
+        assert.deepEqual(again.errors, []);
+        assert.deepEqual(again.counts, { same: desired().length });
+        assert.equal(emu.counters.requests, requests);
     }
 
     before(async () => {
