@@ -297,6 +297,15 @@ describe("reliability: bad input is rejected with a specific error and creates n
         assert.deepEqual(wrong, []);
     });
 
+    it("crashed nothing: the provider host and the Worker still answer", async () => {
+        assert.equal(driver.host.process.exitCode, null);
+        assert.equal(driver.host.process.signalCode, null);
+        const alive = await driver.host.check(imageResource(providers.image, "alive", {}).urn, {}, { ...goodImage(), apiToken: SCOPED, __provider: providers.image.text });
+        assert.deepEqual(alive.failures, []);
+        const res = await worker.fetch("http://old-cdn.test/mapped/a.jpg");
+        assert.equal(res.status, 301);
+    });
+
     it("created nothing for any of them: zero uploads, deletes and row writes", async () => {
         assert.equal(emu.counters.uploads, 0);
         assert.equal(emu.counters.deletes, 0);
