@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig, PROJECT, slug, type StackConfig } from "./config";
 import { ScopedApiToken } from "./components/scoped-api-token";
+import { CustomIdClaims } from "./components/custom-id-claims";
 import { MigratedImageSet } from "./components/migrated-image-set";
 import { RedirectLayer } from "./components/redirect-layer";
 import { CloudflareImage } from "./provider/image";
@@ -31,7 +32,9 @@ function migrate(config: StackConfig) {
     // Without a scoped token the providers fall back to cloudflare:apiToken, then CLOUDFLARE_API_TOKEN.
     const apiToken = token?.value;
 
-    // 2. One image set per source, named from the source so reordering the list renames nothing.
+    // 2. One image set per source, named from the source so reordering the list renames nothing. No set declares an
+    //    image before every set has planned and no custom ID is planned by two of them.
+    const idClaims = new CustomIdClaims(config.sources.length);
     const sets = config.sources.map((entry) => ({
         name: entry.name,
         set: new MigratedImageSet(
@@ -50,6 +53,7 @@ function migrate(config: StackConfig) {
                 onConflict: entry.onConflict,
                 requireSignedURLs: entry.requireSignedURLs,
                 configPath: entry.configPath,
+                idClaims,
             },
             config.retainOnDelete ? { transformations: [retainImages] } : undefined,
         ),

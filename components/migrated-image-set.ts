@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CloudflareImage, CloudflareImageArgs, deliveryUrlFor } from "../provider/image";
+import { CustomIdClaims } from "./custom-id-claims";
 import { isValidImageId } from "./image-id";
 import { ImageMapping, ImagePlan, ImagePlanner, SKIP_REASONS } from "./image-plan";
 import { openSource } from "./sources";
@@ -35,6 +36,8 @@ export interface MigratedImageSetArgs {
     requireSignedURLs?: boolean;
     /** Where this set sits in stack config, e.g. `sourcing-kit:sources[1]`, for error messages. */
     configPath?: string;
+    /** Shared by the sets of one stack: no set declares an image until all have planned without a shared custom ID. */
+    idClaims?: CustomIdClaims;
 }
 
 /** What the set resolved to at plan time. */
@@ -82,6 +85,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         try {
             return await this.expand(pending.name, pending.args);
         } catch (error) {
+            pending.args.idClaims?.abandon(pending.args.configPath ?? pending.name, error as Error);
             // Configuration problems are the user's to fix: show the message, not a stack trace.
             throw error instanceof SourceError ? new pulumi.RunError(error.message) : error;
         } finally {
@@ -108,6 +112,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         const aws = source.kind === "s3" ? awsSettingsFromConfig() : undefined;
         for await (const image of openSource(source, { configPath, aws }).list()) planner.add(image);
         const plan = planner.finish();
+        await args.idClaims?.claim({ configPath, images: plan.images.map((i) => ({ imageId: i.imageId, key: i.oldUrls[0] ?? i.key })) });
 
         // 3. One CloudflareImage per planned image, named after its custom ID.
         await this.declareImages(plan, args, source);
