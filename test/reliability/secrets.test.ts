@@ -176,7 +176,8 @@ describe("reliability: secrets never in plain text (program under mocks, then th
         assert.deepEqual(auditImages(emu, driver, desired), CLEAN_AUDIT);
         assert.ok([...emu.images.values()].some((img) => /X-Amz-Signature=/.test(img.sourceUrl ?? "")), "Cloudflare fetched a presigned URL");
         // A failing create (the object is gone) must not show the presigned URL's secret either.
-        const broken = { ...desired[0], urn: urnOf(IMAGE_TYPE, "broken"), inputs: { ...desired[0].inputs, imageId: "secrets/broken.png", url: "s3://private-media/shop/missing.png" } };
+        const s3Image = desired.find((d) => String(d.inputs.url).startsWith("s3://"))!;
+        const broken = { ...s3Image, urn: urnOf(IMAGE_TYPE, "broken"), inputs: { ...s3Image.inputs, imageId: "secrets/broken.png", url: "s3://private-media/shop/missing.png" } };
         const failed = await driver.up([...desired, broken]);
         expose(exposure, "failing up", driver, failed.errors);
         assert.equal(failed.errors.length, 1);
@@ -185,6 +186,8 @@ describe("reliability: secrets never in plain text (program under mocks, then th
 
     it("shows none of the secrets in registered inputs, component or stack outputs, logs, state, host output or errors", () => {
         assert.deepEqual(exposure.leaks(SECRETS), []);
+        // A presigned URL is a bearer credential for its lifetime: it must not be stored or shown either.
+        assert.deepEqual(exposure.leaks({ presignedUrl: "X-Amz-Signature=", presignedCredential: "X-Amz-Credential=" }), []);
         console.log(`      scanned ${exposure.size.toLocaleString("en-US")} characters for ${Object.keys(SECRETS).length} secrets`);
     });
 });
