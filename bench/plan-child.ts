@@ -1,11 +1,12 @@
 /**
  * One plan measurement in a fresh process (so peak RSS belongs to one size): a MigratedImageSet of N `urls`
  * source images declared under `pulumi.runtime.setMocks`, as `pulumi preview` would expand it.
- * Usage: node -r ts-node/register/transpile-only bench/plan-child.ts <images> [--capture]
+ * Usage: node -r ts-node/register/transpile-only bench/plan-child.ts <images> [--capture] [--program-defaults]
  * Prints one JSON line: { images, registered, seconds, peakRssMb, providerBytes, sample? }.
  */
-// Stack-trace capture dominates resource registration (DESIGN.md); the program sets the same in index.ts' spirit.
-Error.stackTraceLimit = 0;
+// Stack-trace capture dominates resource registration (DESIGN.md). Set process-wide unless --program-defaults, which
+// measures the set as a program runs it (MigratedImageSet then turns capture off only while it declares images).
+if (!process.argv.includes("--program-defaults")) Error.stackTraceLimit = 0;
 
 import * as pulumi from "@pulumi/pulumi";
 import { PLAN_ACCOUNT_HASH, PLAN_ACCOUNT_ID, PLAN_API_TOKEN_LENGTH, PLAN_IMAGE_ORIGIN } from "./plan";
