@@ -26,7 +26,10 @@ export interface ManifestReadOptions {
     locate: "url" | "path-or-url";
 }
 
-const metadataSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]), {
+const metadataValue = z.union([z.string(), z.number(), z.boolean()], {
+    error: "must be a string, number or boolean (metadata is one flat JSON object)",
+});
+const metadataSchema = z.record(z.string(), metadataValue, {
     error: "metadata must be a JSON object of strings, numbers and booleans",
 });
 
@@ -147,7 +150,8 @@ function checkRow(line: number, fields: Record<string, unknown>, options: Manife
     const parsed = rowSchema.safeParse(fields);
     if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        const what = issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}` : issue.message;
+        const where = issue.path.length > 1 ? `${issue.path.join(".")}: ` : "";
+        const what = issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}` : `${where}${issue.message}`;
         throw fail(`line ${line}: ${what}`);
     }
     const row = parsed.data;

@@ -62,6 +62,7 @@ describe("file and URL sources", () => {
             ["an NDJSON line that is not JSON", "bad.ndjson", '{"url":"https://ok.example/a.jpg"}\n{"url":\n', /line 2: not valid JSON/],
             ["an NDJSON line with a UUID id", "bad-id.ndjson", '{"url":"https://ok.example/a.jpg","id":"0b8a4f2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"}\n', /line 1: id is not a valid custom ID/],
             ["a URL with credentials", "creds.csv", "url\nhttps://user:pw@ok.example/a.jpg\n", /line 2: url must not carry user:password/],
+            ["an NDJSON line with nested metadata", "nested.ndjson", '{"url":"https://ok.example/a.jpg","metadata":{"a":{"b":1}}}\n', /line 1: metadata\.a: must be a string, number or boolean/],
             ["an NDJSON line without url", "no-url.ndjson", '{"url":"https://ok.example/a.jpg"}\n{"id":"x.jpg"}\n', /line 2: url is required/],
         ];
         for (const [what, name, content, expected] of bad) {
