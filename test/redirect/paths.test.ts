@@ -4,6 +4,7 @@ import { normalisePathname, redirectKey } from "../../components/redirect/paths"
 import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../components/redirect/delivery-url";
 import { schemaStatements } from "../../components/redirect/schema";
 import { cloudinaryFallback } from "../../components/redirect/cloudinary";
+import { originTarget } from "../../components/redirect/origin-url";
 
 describe("redirect key normalisation", () => {
     const cases: [string, string][] = [
@@ -108,6 +109,42 @@ describe("Cloudinary transformed paths", () => {
         assert.equal(cloudinaryFallback("/demo/video/upload/w_100/clip.mp4"), undefined);
         assert.equal(cloudinaryFallback("/a/b/c/w_100/d.jpg"), undefined);
         assert.equal(cloudinaryFallback("/demo/image/upload/w_100"), undefined);
+    });
+});
+
+describe("origin passthrough URLs", () => {
+    const ORIGIN = "https://origin.example.com/legacy/";
+    const cases: [string, string, string | undefined][] = [
+        ["/a/b.jpg", "?v=2", "https://origin.example.com/legacy/a/b.jpg?v=2"],
+        ["//evil.example/x", "", "https://origin.example.com/legacy/evil.example/x"],
+        ["//", "", "https://origin.example.com/legacy/"],
+        ["/", "", "https://origin.example.com/legacy/"],
+        ["a//b///c.jpg", "q=1", "https://origin.example.com/legacy/a/b/c.jpg?q=1"],
+        ["/a/", "", "https://origin.example.com/legacy/a/"],
+        ["/%2F%2Fevil.example/x", "", "https://origin.example.com/legacy/%2F%2Fevil.example/x"],
+    ];
+    for (const [pathname, search, expected] of cases) {
+        it(`sends ${JSON.stringify(pathname + search)} to ${expected}`, () => assert.equal(originTarget(ORIGIN, pathname, search), expected));
+    }
+
+    it("uses the origin alone when ORIGIN_URL has no path prefix, and refuses an ORIGIN_URL that is not http(s)", () => {
+        assert.equal(originTarget("http://127.0.0.1:8080", "//127.0.0.1:9/steal"), "http://127.0.0.1:8080/127.0.0.1:9/steal");
+        assert.equal(originTarget("http://127.0.0.1:8080", "//"), "http://127.0.0.1:8080/");
+        assert.equal(originTarget("not a url", "/a"), undefined);
+        assert.equal(originTarget("file:///etc", "/passwd"), undefined);
+    });
+
+    it("never leaves ORIGIN_URL's origin or prefix for any path the URL parser can give (property)", () => {
+        const piece = fc.oneof(fc.constantFrom("/", "//", "\\", "\\\\", "..", ".", "%2e%2e", "%2F", "@", ":", "evil.example", "?", "#", "%"),
+            fc.string({ maxLength: 6 }));
+        fc.assert(fc.property(fc.array(piece, { maxLength: 10 }), (parts) => {
+            const request = new URL(`http://old-cdn.test/${parts.join("")}`);
+            const target = originTarget(ORIGIN, request.pathname, request.search);
+            assert.ok(target !== undefined, request.pathname);
+            const url = new URL(target);
+            assert.equal(url.origin, "https://origin.example.com");
+            assert.ok(url.pathname.startsWith("/legacy/"), target);
+        }), { numRuns: 500 });
     });
 });
 

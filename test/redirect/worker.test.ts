@@ -27,6 +27,7 @@ describe("redirect Worker in workerd", function () {
     let origin: RecordingServer;
     let source: RecordingServer;
     let emulator: Emulator;
+    let elsewhere: RecordingServer;
 
     const rowCount = async (): Promise<number> =>
         (await workers.db.prepare("SELECT count(*) AS n FROM redirects").bind().first<number>("n"))!;
@@ -37,6 +38,7 @@ describe("redirect Worker in workerd", function () {
         origin = await startServer((req) => ({ status: 200, body: `origin ${req.method} ${req.url}` }));
         source = await startServer(() => ({ type: "image/png", body: PNG_1X1 }));
         emulator = await startEmulator();
+        elsewhere = await startServer(() => ({ body: "content from another host" }));
         workers = await startRedirectWorkers([
             {
                 name: "edge",
@@ -49,6 +51,8 @@ describe("redirect Worker in workerd", function () {
             { name: "edge-cache-only", bindings: { FALLBACK: "404", MEMORY_CACHE_ENTRIES: "0" } },
             { name: "no-table-origin", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url }, databaseId: "empty-db" },
             { name: "no-table-404", bindings: { FALLBACK: "404" }, databaseId: "empty-db" },
+            { name: "origin-root", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url } },
+            { name: "origin-down", bindings: { FALLBACK: "origin", ORIGIN_URL: "http://127.0.0.1:9/legacy" } },
         ]);
         const rows = {
             "/products/shoe.jpg": SHOE,
@@ -64,7 +68,7 @@ describe("redirect Worker in workerd", function () {
 
     after(async () => {
         await workers?.dispose();
-        await Promise.all([origin?.close(), source?.close(), emulator?.close()]);
+        await Promise.all([origin?.close(), source?.close(), emulator?.close(), elsewhere?.close()]);
     });
 
     describe("lookups", () => {
@@ -187,6 +191,51 @@ describe("redirect Worker in workerd", function () {
             assert.equal(open.headers.get("x-redirect-source"), "error");
             const closed = await workers.fetch("no-table-404", `${HOST}/no-table/a.jpg`);
             assert.equal(closed.status, 503);
+        });
+
+        it("never proxies a path that looks protocol-relative (//host/x, /\\host/x) to another host, and answers // without a 5xx", async () => {
+            const foreign = new URL(elsewhere.url).host;
+            for (const worker of ["origin-root", "edge"]) {
+                for (const attack of [`//${foreign}/steal`, `/\\${foreign}/steal`, `/\\/${foreign}/steal`, `///${foreign}/steal?x=1`]) {
+                    const res = await workers.fetch(worker, `${HOST}${attack}`);
+                    assert.equal(res.status, 200, `${worker} ${attack}`);
+                    assert.match(await res.text(), new RegExp(`^origin GET /(legacy/)?${foreign.replace(/\./g, "\\.")}/steal`), `${worker} ${attack}`);
+                }
+                const root = await workers.fetch(worker, `${HOST}//`);
+                assert.equal(root.status, 200, `${worker} GET //`);
+                assert.match(await root.text(), /^origin GET \/(legacy\/)?$/);
+            }
+            assert.deepEqual(elsewhere.requests, [], "a request was proxied to another host");
+        });
+
+        it("answers 502 with x-redirect-source when the old origin is unreachable, instead of crashing", async () => {
+            const res = await workers.fetch("origin-down", `${HOST}/origin-down/a.jpg`);
+            assert.equal(res.status, 502);
+            assert.equal(res.headers.get("x-redirect-source"), "d1");
+            assert.match(await res.text(), /old origin did not answer/);
+        });
+
+        it("never answers 5xx for fuzzed paths, methods and headers while D1 and the origin are up", async () => {
+            const piece = fc.oneof(fc.constantFrom("%", "%2F", "%25", "%00", "%ZZ", "..", ".", "//", "/", "\\", "é", "💥", "'", '"', ";", "?", "#", " ", "%E2%82", "\t"),
+                fc.string({ maxLength: 8 }), fc.webSegment());
+            const header = fc.tuple(fc.constantFrom("x-sourcing-kit-signature", "x-sourcing-kit-timestamp", "range", "if-none-match", "host", "content-type", "x-any"),
+                fc.string({ maxLength: 40 }).map((v) => v.replace(/[^\t\x20-\x7e]/g, "").trim()));
+            const request = fc.record({
+                path: fc.array(piece, { maxLength: 10 }).map((parts) => `/${parts.join("")}`),
+                method: fc.constantFrom("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"),
+                headers: fc.array(header, { maxLength: 4 }),
+                worker: fc.constantFrom("edge", "origin-root", "strict"),
+            });
+            const statuses: string[] = [];
+            await fc.assert(fc.asyncProperty(request, async ({ path, method, headers, worker }) => {
+                const init = { method, headers: Object.fromEntries(headers), body: method === "GET" || method === "HEAD" ? undefined : "body" };
+                const res = await workers.fetch(worker, `${HOST}${path}`, init);
+                await res.arrayBuffer();
+                statuses.push(`${worker} ${method} ${JSON.stringify(path)} ${res.status}`);
+                return res.status < 500;
+            }), { numRuns: 120, seed: 5150 });
+            assert.equal(statuses.length, 120);
+            assert.deepEqual(elsewhere.requests, []);
         });
 
         it("treats SQL-injection-shaped paths as plain keys", async () => {

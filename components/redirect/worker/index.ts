@@ -6,6 +6,7 @@
 import { redirectKey } from "../paths";
 import { redirectLocation } from "../delivery-url";
 import { cloudinaryFallback } from "../cloudinary";
+import { originTarget } from "../origin-url";
 import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
 import { deleteImage, uploadFromUrl, ImagesApiConfig, ImagesApiError } from "./images-api";
 
@@ -163,13 +164,27 @@ function withHeader(response: Response, name: string, value: string): Response {
     return copy;
 }
 
-async function fallback(env: Env, request: Request, url: URL, source: string): Promise<Response> {
-    if (fallbackMode(env) === "origin") {
-        const origin = new URL(env.ORIGIN_URL!);
-        const target = new URL(`${origin.pathname.replace(/\/$/, "")}${url.pathname}${url.search}`, origin);
-        return withHeader(await fetch(new Request(target.toString(), request)), "x-redirect-source", source);
-    }
+function notFound(source: string): Response {
     return new Response("Not Found\n", { status: 404, headers: { "content-type": "text/plain", "x-redirect-source": source } });
+}
+
+async function fallback(env: Env, request: Request, url: URL, source: string): Promise<Response> {
+    if (fallbackMode(env) !== "origin") return notFound(source);
+    const target = originTarget(env.ORIGIN_URL!, url.pathname, url.search);
+    if (target === undefined) {
+        console.error("ORIGIN_URL is not an absolute http(s) URL, or the request path leaves it: answering 404");
+        return notFound(source);
+    }
+    let answer: Response;
+    try {
+        answer = await fetch(new Request(target, request));
+    } catch (error) {
+        // The origin is unreachable: a gateway error from the origin's side, not a Worker failure.
+        console.error(`origin fetch failed for ${target}: ${error instanceof Error ? error.message : String(error)}`);
+        return new Response("Bad Gateway: the old origin did not answer\n",
+            { status: 502, headers: { "content-type": "text/plain", "x-redirect-source": source } });
+    }
+    return withHeader(answer, "x-redirect-source", source);
 }
 
 function fallbackMode(env: Env): "origin" | "404" {
