@@ -18,6 +18,8 @@ export interface SpikeProxy {
     origin: string;
     /** Requests held back. */
     spikes: number;
+    /** Held requests whose client had given up (timed out) before the target answered. */
+    abandoned: number;
     /** Held requests whose client had given up by the time the target answered them with success: writes applied unseen. */
     appliedAfterClientLeft: number;
     close(): Promise<void>;
@@ -32,6 +34,7 @@ export async function startSpikeProxy(target: string, opts: SpikeProxyOptions): 
     const proxy: SpikeProxy = {
         origin: "",
         spikes: 0,
+        abandoned: 0,
         appliedAfterClientLeft: 0,
         close: async () => {
             const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -62,6 +65,7 @@ export async function startSpikeProxy(target: string, opts: SpikeProxyOptions): 
                 host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers, agent,
             }, (answer) => {
                 if (clientGone) {
+                    proxy.abandoned++;
                     if ((answer.statusCode ?? 500) < 300) proxy.appliedAfterClientLeft++;
                     answer.resume();
                     return;
