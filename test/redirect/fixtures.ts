@@ -53,8 +53,11 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
 
 export interface RecordingServer { url: string; requests: { method: string; url: string; body: string }[]; close(): Promise<void> }
 
+/** What a test server answers; with a content-length, or with `chunked`, in 64 KiB pieces without one. */
+export interface ServerAnswer { status?: number; type?: string; body: string | Buffer; chunked?: boolean }
+
 /** A loopback HTTP server that records requests and answers with `respond`. */
-export async function startServer(respond: (req: http.IncomingMessage, body: string) => { status?: number; type?: string; body: string | Buffer }): Promise<RecordingServer> {
+export async function startServer(respond: (req: http.IncomingMessage, body: string) => ServerAnswer): Promise<RecordingServer> {
     const requests: RecordingServer["requests"] = [];
     const server = http.createServer((req, res) => {
         const chunks: Buffer[] = [];
@@ -63,8 +66,15 @@ export async function startServer(respond: (req: http.IncomingMessage, body: str
             const body = Buffer.concat(chunks).toString("utf8");
             requests.push({ method: req.method ?? "", url: req.url ?? "", body });
             const answer = respond(req, body);
-            res.writeHead(answer.status ?? 200, { "content-type": answer.type ?? "text/plain" });
-            res.end(answer.body);
+            const bytes = Buffer.from(answer.body);
+            res.writeHead(answer.status ?? 200, { "content-type": answer.type ?? "text/plain",
+                ...(answer.chunked ? {} : { "content-length": String(bytes.length) }) });
+            if (!answer.chunked) {
+                res.end(bytes);
+                return;
+            }
+            for (let i = 0; i < bytes.length; i += 64 * 1024) res.write(bytes.subarray(i, i + 64 * 1024));
+            res.end();
         });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

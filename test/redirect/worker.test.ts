@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { createHmac } from "crypto";
+import { createHash, createHmac } from "crypto";
 import fc from "fast-check";
 import * as path from "path";
 import * as ts from "typescript";
@@ -7,7 +7,9 @@ import { startEmulator, Emulator } from "../emulator";
 import { upsertStatements } from "../../components/redirect/rows";
 import { redirectKey } from "../../components/redirect/paths";
 import { bundleWorker } from "../../components/redirect/bundle";
-import { PNG_1X1, RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
+import { pngBytes, pngHeaderOnly, pngOfSize } from "../emulator/fixtures";
+import { MAX_IMAGE_BYTES } from "../../components/redirect/image-bytes";
+import { RecordingServer, RedirectWorkers, ServerAnswer, startRedirectWorkers, startServer } from "./fixtures";
 
 const SECRET = "whsec-test-0123456789";
 const HOST = "http://old-cdn.test";
@@ -36,7 +38,14 @@ describe("redirect Worker in workerd", function () {
 
     before(async () => {
         origin = await startServer((req) => ({ status: 200, body: `origin ${req.method} ${req.url}` }));
-        source = await startServer(() => ({ type: "image/png", body: PNG_1X1 }));
+        const sources: Record<string, ServerAnswer> = {
+            "/shoe-v2.png": { type: "image/png", body: pngBytes(2) },
+            "/page.html": { type: "text/html", body: "<!doctype html><p>moved</p>" },
+            "/big.png": { type: "image/png", body: pngOfSize(MAX_IMAGE_BYTES + 1) },
+            "/big-chunked.png": { type: "image/png", body: pngOfSize(MAX_IMAGE_BYTES + 1), chunked: true },
+            "/huge-dimensions.png": { type: "image/png", body: pngHeaderOnly(20_000, 20_000) },
+        };
+        source = await startServer((req) => sources[req.url ?? ""] ?? { status: 404, body: "not found" });
         emulator = await startEmulator();
         elsewhere = await startServer(() => ({ body: "content from another host" }));
         workers = await startRedirectWorkers([
@@ -250,23 +259,35 @@ describe("redirect Worker in workerd", function () {
 
     describe("webhooks", () => {
         const WEBHOOK = `${HOST}/_sourcing-kit/webhook`;
-        const updated = JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: "", oldPath: "/old/Shoe Alias.jpg/" });
-        let updatedBody: string;
+        const OLD_BYTES = pngBytes(1);
+        const NEW_BYTES = pngBytes(2);
+        const OLD_META = { alt: "Red shoe", _skh: "etag-1" };
+        const updated = (imageId: string, sourcePath: string, extra: Record<string, string> = {}) =>
+            signed(JSON.stringify({ type: "image.updated", imageId, sourceUrl: `${source.url}${sourcePath}`, ...extra }));
+        const seedImage = (id: string, bytes: Buffer, meta: Record<string, unknown>) =>
+            emulator.images.set(id, { id, filename: "shoe.png", meta, requireSignedURLs: false, uploaded: new Date().toISOString(), bytes, contentType: "image/png" });
+        const sourceRequests = () => source.requests.length;
         let updatedInit: RequestInit;
 
         before(() => {
-            updatedBody = updated.replace('"sourceUrl":""', `"sourceUrl":"${source.url}/shoe-v2.png"`);
-            updatedInit = signed(updatedBody);
+            seedImage("products/shoe", OLD_BYTES, OLD_META);
+            updatedInit = updated("products/shoe", "/shoe-v2.png", { oldPath: "/old/Shoe Alias.jpg/" });
         });
 
-        it("image.updated re-imports into the same custom ID and points the old path at it", async () => {
+        it("image.updated uploads the fetched bytes as a file into the same custom ID, keeps the metadata with the new bytes' hash, and points the old path at it", async () => {
             emulator.resetCounters();
             const res = await workers.fetch("edge", WEBHOOK, updatedInit);
             assert.equal(res.status, 200, await res.clone().text());
             const body = (await res.json()) as { paths: string[] };
             assert.deepEqual(body.paths.sort(), ["/old/Shoe%20Alias.jpg", "/products/shoe.jpg"]);
-            assert.equal(emulator.counters.uploads, 1);
-            assert.equal(emulator.images.get("products/shoe")?.sourceUrl, `${source.url}/shoe-v2.png`);
+            const image = emulator.images.get("products/shoe")!;
+            assert.deepEqual(image.bytes, NEW_BYTES);
+            assert.equal(image.sourceUrl, undefined, "uploaded as a file, not by URL");
+            assert.equal(image.filename, "shoe-v2.png");
+            assert.deepEqual(image.meta, { alt: "Red shoe", _skh: `sha256:${createHash("sha256").update(NEW_BYTES).digest("hex")}` });
+            assert.deepEqual(emulator.counters.byRoute, {
+                "GET images/v1/{id} 200": 1, "GET images/v1/{id}/blob 200": 1, "DELETE images/v1/{id} 200": 1, "POST images/v1 200": 1,
+            });
             assert.deepEqual(source.requests.map((r) => r.url), ["/shoe-v2.png"]);
             assert.equal(await locationOf("/old/Shoe%20Alias.jpg"), SHOE);
             const redirect = await workers.fetch("edge", `${HOST}/old/Shoe%20Alias.jpg`);
@@ -304,15 +325,60 @@ describe("redirect Worker in workerd", function () {
             assert.equal(emulator.counters.requests, 0);
         });
 
-        it("answers 502 when the Images API refuses the re-import, and lets the sender retry the same delivery", async () => {
-            const body = JSON.stringify({ type: "image.updated", imageId: "never/there", sourceUrl: "http://127.0.0.1:9/unreachable.png" });
-            const init = signed(body);
-            const first = await workers.fetch("edge", WEBHOOK, init);
-            assert.equal(first.status, 502);
-            assert.match(await first.text(), /POST \/accounts\/acc-test\/images\/v1: HTTP 400/);
-            const retry = await workers.fetch("edge", WEBHOOK, init);
-            assert.equal(retry.status, 502, "not rejected as a replay");
-            assert.ok(!emulator.images.has("never/there"));
+        it("answers 404 'unknown image' to image.updated and image.deleted of an image no row points at, and creates or deletes nothing", async () => {
+            seedImage("outside/state.png", OLD_BYTES, {});
+            emulator.resetCounters();
+            const fetched = sourceRequests();
+            for (const [imageId, init] of [["never/migrated.png", updated("never/migrated.png", "/shoe-v2.png")],
+                ["outside/state.png", updated("outside/state.png", "/shoe-v2.png")],
+                ["outside/state.png", signed(JSON.stringify({ type: "image.deleted", imageId: "outside/state.png" }))]] as const) {
+                const res = await workers.fetch("edge", WEBHOOK, init);
+                assert.equal(res.status, 404, imageId);
+                assert.match(await res.text(), new RegExp(`unknown image ${imageId}: no redirect row points at it`));
+            }
+            assert.equal(emulator.counters.requests, 0, "no Images API call");
+            assert.equal(sourceRequests(), fetched, "the source was not fetched");
+            assert.ok(!emulator.images.has("never/migrated.png"));
+            assert.deepEqual(emulator.images.get("outside/state.png")?.bytes, OLD_BYTES);
+            emulator.images.delete("outside/state.png");
+        });
+
+        it("answers 422 and changes nothing when the new source is missing, not an image, over 10 MiB or unreachable; the delivery stays retryable", async () => {
+            const before = emulator.images.get("products/shoe")!;
+            emulator.resetCounters();
+            for (const [sourcePath, why] of [["/gone.png", /answered HTTP 404, expected 200/], ["/page.html", /is not an image \(content-type "text\/html"/],
+                ["/big.png", /is 10485761 bytes, over the 10485760-byte upload limit/], ["/big-chunked.png", /is over the 10485760-byte upload limit/]] as const) {
+                const init = updated("products/shoe", sourcePath);
+                for (const attempt of ["first", "retry"]) {
+                    const res = await workers.fetch("edge", WEBHOOK, init);
+                    assert.equal(res.status, 422, `${sourcePath} ${attempt}`);
+                    assert.match(((await res.json()) as { error: string }).error, why);
+                }
+            }
+            const unreachable = signed(JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: "http://127.0.0.1:9/unreachable.png" }));
+            const res = await workers.fetch("edge", WEBHOOK, unreachable);
+            assert.equal(res.status, 422);
+            assert.match(await res.text(), /cannot be fetched.*the current image is unchanged/);
+            assert.equal(emulator.counters.requests, 0, "the Images API was not called");
+            assert.equal(emulator.images.get("products/shoe"), before);
+        });
+
+        it("restores the previous image and answers 502 when the upload of the new bytes fails, and the sender may retry", async () => {
+            const before = emulator.images.get("products/shoe")!;
+            emulator.resetCounters();
+            const init = updated("products/shoe", "/huge-dimensions.png");
+            for (const attempt of ["first", "retry"]) {
+                const res = await workers.fetch("edge", WEBHOOK, init);
+                assert.equal(res.status, 502, attempt);
+                assert.match(await res.text(), /re-import of products\/shoe failed: POST \/accounts\/acc-test\/images\/v1: HTTP 400.*dimensions.*; the previous image was restored/);
+                const now = emulator.images.get("products/shoe")!;
+                assert.deepEqual(now.bytes, before.bytes, attempt);
+                assert.deepEqual(now.meta, before.meta, attempt);
+                assert.equal(now.filename, before.filename);
+            }
+            assert.equal(emulator.counters.deletes, 2);
+            assert.equal(emulator.counters.uploads, 2, "two restores, no new image");
+            assert.equal(await locationOf("/products/shoe.jpg"), SHOE);
         });
 
         it("answers 400 for a signed body that is not an event", async () => {

@@ -8,7 +8,8 @@ import { redirectLocation } from "../delivery-url";
 import { cloudinaryFallback } from "../cloudinary";
 import { originTarget } from "../origin-url";
 import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
-import { deleteImage, uploadFromUrl, ImagesApiConfig, ImagesApiError } from "./images-api";
+import { deleteImage, ImagesApiConfig, ImagesApiError } from "./images-api";
+import { EventRefused, reimportImage, ReimportFailed } from "./reimport";
 
 // ---------------------------------------------------------------- Types
 // (Only functions and the default handler may be exported: workerd treats every export as an entrypoint.)
@@ -253,31 +254,37 @@ function parseEvent(body: string, matchHost: boolean): WebhookEvent | string {
     return event as WebhookEvent;
 }
 
+/** Applies a verified event; throws EventRefused (404/422), ImagesApiError or ReimportFailed (502). */
 async function applyEvent(env: Env, url: URL, event: WebhookEvent): Promise<string[]> {
     const images: ImagesApiConfig = {
         baseUrl: env.IMAGES_API_BASE || DEFAULT_IMAGES_API_BASE,
         accountId: env.ACCOUNT_ID ?? "",
         token: env.IMAGES_API_TOKEN ?? "",
     };
+    // Only images of the migration (a redirect row points at them) are touched: anything else would live outside the
+    // Pulumi state, where `pulumi destroy` could never remove it.
     const rows = await findPathsOfImage(env, event.imageId);
+    if (rows.length === 0) throw new EventRefused(404, `unknown image ${event.imageId}: no redirect row points at it, so it is not an image of this migration`);
     const paths = rows.map((row) => row.path);
     if (event.type === "image.deleted") {
         await deleteImage(images, event.imageId);
         await deleteRowsOfImage(env, event.imageId);
     } else {
-        await deleteImage(images, event.imageId);
-        const variants = await uploadFromUrl(images, event.imageId, event.sourceUrl!);
+        await reimportImage(images, event.imageId, event.sourceUrl!);
         await touchRowsOfImage(env, event.imageId);
         if (event.oldPath !== undefined) {
             const key = redirectKey(event.oldPath, { matchHost: env.MATCH_HOST === "true" });
-            const location = rows[0]?.location ?? variants.find((v) => v.endsWith("/public")) ?? variants[0];
-            if (location === undefined) throw new Error(`image.updated ${event.imageId}: no delivery URL known for oldPath`);
-            await upsertRow(env, key, location, event.imageId);
+            await upsertRow(env, key, rows[0].location, event.imageId);
             if (!paths.includes(key)) paths.push(key);
         }
     }
     await Promise.all(paths.map((key) => forget(url, key)));
     return paths;
+}
+
+function failureStatus(error: unknown): number {
+    if (error instanceof EventRefused) return error.status;
+    return error instanceof ImagesApiError || error instanceof ReimportFailed ? 502 : 500;
 }
 
 async function webhook(request: Request, env: Env): Promise<Response> {
@@ -295,9 +302,8 @@ async function webhook(request: Request, env: Env): Promise<Response> {
         const paths = await applyEvent(env, url, event);
         return json(200, { ok: true, type: event.type, imageId: event.imageId, paths });
     } catch (error) {
-        await forgetWebhookEvent(env, check.signature); // the sender may retry the same delivery
-        const status = error instanceof ImagesApiError ? 502 : 500;
-        return json(status, { error: error instanceof Error ? error.message : String(error) });
+        await forgetWebhookEvent(env, check.signature); // not applied: the sender may retry the same delivery
+        return json(failureStatus(error), { error: error instanceof Error ? error.message : String(error) });
     }
 }
 

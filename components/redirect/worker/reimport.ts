@@ -1,0 +1,130 @@
+/**
+ * `image.updated`: replace an image under its custom ID without ever losing it. The new source is fetched and checked
+ * first (nothing changes when it is unusable), the current image's bytes and details are kept, then DELETE + upload of
+ * the fetched bytes; when that fails, the kept bytes go back under the same ID.
+ */
+import { MAX_IMAGE_BYTES, METADATA_MAX_BYTES, metadataBytes, sniffImageType, SOURCE_HASH_KEY, sourceHashOf } from "../image-bytes";
+import {
+    CODE_EXISTS, deleteImage, getImage, getImageBlob, ImageFile, ImagesApiConfig, ImagesApiError, uploadImageFile,
+} from "./images-api";
+
+/** A webhook refused before anything changed: 404 (not an image of the migration) or 422 (the new source is unusable). */
+export class EventRefused extends Error {
+    constructor(readonly status: 404 | 422, message: string) {
+        super(message);
+    }
+}
+
+/** The Images API failed during the replacement (502); `imagePresent`: an image is under the ID (normally the previous one, restored). */
+export class ReimportFailed extends Error {
+    constructor(message: string, readonly imagePresent: boolean) {
+        super(message);
+    }
+}
+
+const SOURCE_TIMEOUT_MS = 30_000;
+
+/** GET the new source: status 200, an image (by content type or by its bytes), at most MAX_IMAGE_BYTES. */
+export async function fetchSourceImage(sourceUrl: string): Promise<ImageFile> {
+    const refuse = (why: string) => new EventRefused(422, `sourceUrl ${sourceUrl}: ${why}; the current image is unchanged`);
+    let response: Response;
+    try {
+        response = await fetch(sourceUrl, { signal: AbortSignal.timeout(SOURCE_TIMEOUT_MS) });
+    } catch (error) {
+        throw refuse(`cannot be fetched (${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (response.status !== 200) {
+        await response.body?.cancel();
+        throw refuse(`answered HTTP ${response.status}, expected 200`);
+    }
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (declared > MAX_IMAGE_BYTES) {
+        await response.body?.cancel();
+        throw refuse(`is ${declared} bytes, over the ${MAX_IMAGE_BYTES}-byte upload limit`);
+    }
+    const bytes = await readAtMost(response, MAX_IMAGE_BYTES).catch((error: unknown) => {
+        throw refuse(`body could not be read (${error instanceof Error ? error.message : String(error)})`);
+    });
+    if (bytes === undefined) throw refuse(`is over the ${MAX_IMAGE_BYTES}-byte upload limit`);
+    if (bytes.length === 0) throw refuse("is empty");
+    const header = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    const contentType = sniffImageType(bytes) ?? (header.startsWith("image/") ? header : undefined);
+    if (contentType === undefined) throw refuse(`is not an image (content-type "${header || "none"}", bytes of no image format)`);
+    return { bytes, contentType, filename: filenameOf(sourceUrl) };
+}
+
+/** The body, or undefined as soon as it passes `limit` bytes (the rest is not read). */
+async function readAtMost(response: Response, limit: number): Promise<Uint8Array | undefined> {
+    if (!response.body) return new Uint8Array(0);
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        if (size > limit) {
+            await reader.cancel();
+            return undefined;
+        }
+        chunks.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+        bytes.set(chunk, offset);
+        offset += chunk.length;
+    }
+    return bytes;
+}
+
+function filenameOf(sourceUrl: string): string {
+    const last = new URL(sourceUrl).pathname.split("/").pop() ?? "";
+    try {
+        return decodeURIComponent(last).slice(0, 255);
+    } catch {
+        return last.slice(0, 255);
+    }
+}
+
+/**
+ * Replaces `imageId` with the image at `sourceUrl` (metadata kept, SOURCE_HASH_KEY set to the new bytes' sha256);
+ * returns the new delivery URLs. Throws EventRefused (nothing changed), ImagesApiError before the DELETE (nothing
+ * changed) or ReimportFailed after it.
+ */
+export async function reimportImage(images: ImagesApiConfig, imageId: string, sourceUrl: string): Promise<string[]> {
+    const file = await fetchSourceImage(sourceUrl);
+    const current = await getImage(images, imageId);
+    const backup = current ? { ...(await getImageBlob(images, imageId)), filename: current.filename } : undefined;
+    const metadata = { ...(current?.meta ?? {}), [SOURCE_HASH_KEY]: await sourceHashOf(file.bytes) };
+    if (metadataBytes(metadata) > METADATA_MAX_BYTES) {
+        throw new EventRefused(422, `image ${imageId}: its metadata with ${SOURCE_HASH_KEY} would be ${metadataBytes(metadata)} bytes, ` +
+            `over Cloudflare's ${METADATA_MAX_BYTES}; shorten the image's metadata in the stack; the current image is unchanged`);
+    }
+    const kept = { requireSignedURLs: current?.requireSignedURLs, ...(current?.creator !== undefined ? { creator: current.creator } : {}) };
+    try {
+        await deleteImage(images, imageId);
+        return await uploadImageFile(images, imageId, file, { metadata, ...kept });
+    } catch (error) {
+        if (!(error instanceof ImagesApiError)) throw error;
+        const failed = `re-import of ${imageId} failed: ${error.message}`;
+        if (!backup || !current) throw new ReimportFailed(`${failed}; there was no previous image to restore`, false);
+        const outcome = await restore(images, imageId, backup, { metadata: current.meta, ...kept });
+        throw new ReimportFailed(`${failed}; ${outcome.message}`, outcome.present);
+    }
+}
+
+/** Uploads the kept bytes and details under the same ID again. */
+async function restore(images: ImagesApiConfig, imageId: string, backup: ImageFile,
+    options: Parameters<typeof uploadImageFile>[3]): Promise<{ present: boolean; message: string }> {
+    try {
+        await uploadImageFile(images, imageId, backup, options);
+        return { present: true, message: "the previous image was restored" };
+    } catch (error) {
+        if (error instanceof ImagesApiError && error.codes.includes(CODE_EXISTS)) {
+            return { present: true, message: `${imageId} still exists (the previous image was not deleted, or the new upload took effect)` };
+        }
+        const why = error instanceof Error ? error.message : String(error);
+        return { present: false, message: `restoring the previous image failed too (${why}): ${imageId} is missing until a retry succeeds` };
+    }
+}
