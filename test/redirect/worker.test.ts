@@ -60,6 +60,7 @@ describe("redirect Worker in workerd", function () {
             { name: "edge-cache-only", bindings: { FALLBACK: "404", MEMORY_CACHE_ENTRIES: "0" } },
             { name: "no-table-origin", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url }, databaseId: "empty-db" },
             { name: "no-table-404", bindings: { FALLBACK: "404" }, databaseId: "empty-db" },
+            { name: "webhook-no-table", bindings: { FALLBACK: "404", WEBHOOK_SECRET: SECRET }, databaseId: "empty-db" },
             { name: "origin-root", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url } },
             { name: "origin-down", bindings: { FALLBACK: "origin", ORIGIN_URL: "http://127.0.0.1:9/legacy" } },
         ]);
@@ -379,6 +380,15 @@ describe("redirect Worker in workerd", function () {
             assert.equal(emulator.counters.deletes, 2);
             assert.equal(emulator.counters.uploads, 2, "two restores, no new image");
             assert.equal(await locationOf("/products/shoe.jpg"), SHOE);
+        });
+
+        it("answers 503 with Retry-After, not a crash, when D1 fails (no table yet)", async () => {
+            emulator.resetCounters();
+            const res = await workers.fetch("webhook-no-table", WEBHOOK, signed(JSON.stringify({ type: "image.deleted", imageId: "products/shoe" })));
+            assert.equal(res.status, 503);
+            assert.equal(res.headers.get("retry-after"), "5");
+            assert.match(((await res.json()) as { error: string }).error, /^redirect database \(D1\) failed: .*no such table/);
+            assert.equal(emulator.counters.requests, 0);
         });
 
         it("answers 400 for a signed body that is not an event", async () => {

@@ -282,9 +282,15 @@ async function applyEvent(env: Env, url: URL, event: WebhookEvent): Promise<stri
     return paths;
 }
 
-function failureStatus(error: unknown): number {
-    if (error instanceof EventRefused) return error.status;
-    return error instanceof ImagesApiError || error instanceof ReimportFailed ? 502 : 500;
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** 404/422 refused, 502 Images API, 503 anything else: the only other calls are D1's (retry later). */
+function failure(error: unknown): Response {
+    if (error instanceof EventRefused) return json(error.status, { error: error.message });
+    if (error instanceof ImagesApiError || error instanceof ReimportFailed) return json(502, { error: error.message });
+    const answer = json(503, { error: `redirect database (D1) failed: ${message(error)}` });
+    answer.headers.set("retry-after", "5");
+    return answer;
 }
 
 async function webhook(request: Request, env: Env): Promise<Response> {
@@ -297,13 +303,20 @@ async function webhook(request: Request, env: Env): Promise<Response> {
     if (!check.ok) return json(401, { error: check.reason });
     const event = parseEvent(body, env.MATCH_HOST === "true");
     if (typeof event === "string") return json(400, { error: event });
-    if (!(await recordWebhookEvent(env, check.signature, now))) return json(401, { error: "replayed webhook" });
+    let fresh: boolean;
+    try {
+        fresh = await recordWebhookEvent(env, check.signature, now);
+    } catch (error) {
+        return failure(error);
+    }
+    if (!fresh) return json(401, { error: "replayed webhook" });
     try {
         const paths = await applyEvent(env, url, event);
         return json(200, { ok: true, type: event.type, imageId: event.imageId, paths });
     } catch (error) {
-        await forgetWebhookEvent(env, check.signature); // not applied: the sender may retry the same delivery
-        return json(failureStatus(error), { error: error instanceof Error ? error.message : String(error) });
+        // Not applied: the sender may retry the same delivery.
+        await forgetWebhookEvent(env, check.signature).catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+        return failure(error);
     }
 }
 
