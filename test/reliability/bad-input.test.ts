@@ -33,7 +33,7 @@ const S3_ACCESS_KEY = "AKIARELIABILITY0008";
 const S3_SECRET = "s3-secret-badinput-9Qm2xVb7Lk";
 const CLOUDINARY_SECRET = "cld-secret-badinput-Zt4Wq8Rn";
 const WEBHOOK_SECRET = "whsec-badinput-3e9d5a1c07";
-const SECRETS = { bootstrap: BOOTSTRAP, scoped: SCOPED, s3Secret: S3_SECRET, cloudinarySecret: CLOUDINARY_SECRET, webhookSecret: WEBHOOK_SECRET };
+const SECRETS = { bootstrap: BOOTSTRAP, scoped: SCOPED, s3Secret: S3_SECRET, cloudinarySecret: CLOUDINARY_SECRET, webhookSecret: WEBHOOK_SECRET, urlPassword: "hunter2" };
 const SOURCE = "sourcing-kit:sources[1]";
 const FUZZ_RUNS = SOAK ? 2000 : 150;
 
@@ -162,6 +162,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         { area: "config", what: "source of an unknown kind", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "ftp", host: "x" }]) }), expect: /^sourcing-kit:sources\[0\]\.kind: must be one of/m },
         { area: "config", what: "s3 source without bucket", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "s3", prefix: "p/" }]) }), expect: /^sourcing-kit:sources\[0\]\.bucket/m },
         { area: "config", what: "urls source with an ftp URL", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "urls", urls: ["ftp://x/a.jpg"] }]) }), expect: /^sourcing-kit:sources\[0\]\.urls\[0\]/m },
+        { area: "config", what: "urls source with user:password in a URL", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "urls", urls: ["https://user:hunter2@old-cdn.example.com/a.jpg"] }]) }), expect: /^sourcing-kit:sources\[0\]\.urls\[0\]: .*(credential|password)/im },
         { area: "config", what: "misspelt key", run: configProblems({ "sourcing-kit:onConflit": "adopt" }), expect: /^sourcing-kit:onConflit: unknown key \(did you mean sourcing-kit:onConflict\?\)/m },
         { area: "config", what: "onConflict outside the enum", run: configProblems({ "sourcing-kit:onConflict": "skip" }), expect: /^sourcing-kit:onConflict: must be one of adopt, overwrite, fail/m },
         { area: "config", what: "rateLimit with a negative budget", run: configProblems({ "sourcing-kit:rateLimit": JSON.stringify({ requests: -5, windowSeconds: 300 }) }), expect: /^sourcing-kit:rateLimit\.requests/m },
@@ -184,6 +185,8 @@ describe("reliability: bad input is rejected with a specific error and creates n
         { area: "source listing", what: "NDJSON line with a UUID as id", run: manifest("uuid.ndjson", "{\"url\":\"https://h/a.jpg\",\"id\":\"8f14e45f-ceea-467f-a8f5-3c5a0b1f2d3e\"}\n"), expect: /\.path: .*uuid\.ndjson: line 1: id is not a valid custom ID/ },
         { area: "source listing", what: "NDJSON line with an unknown field", run: manifest("field.ndjson", "{\"url\":\"https://h/a.jpg\",\"colour\":\"red\"}\n"), expect: /\.path: .*field\.ndjson: line 1: unknown field "colour"/ },
         { area: "source listing", what: "NDJSON line without url", run: manifest("nourl.ndjson", "{\"hash\":\"abc\"}\n"), expect: /\.path: .*nourl\.ndjson: line 1: url is required/ },
+        { area: "source listing", what: "NDJSON metadata that is nested", run: manifest("nested.ndjson", "{\"url\":\"https://h/a.jpg\",\"metadata\":{\"a\":{\"b\":1}}}\n"), expect: /\.path: .*nested\.ndjson: line 1: metadata\.a: must be a string, number or boolean/ },
+        { area: "source listing", what: "CSV line with credentials in the URL", run: manifest("creds.csv", "url\nhttps://user:hunter2@h/a.jpg\n"), expect: /\.path: .*creds\.csv: line 2: .*(credential|password)/i },
         { area: "source listing", what: "local folder that does not exist", run: listingError({ kind: "local", dir: "/nonexistent/sourcing-kit" }), expect: new RegExp(`^${escape(SOURCE)}\\.dir: cannot read folder .*ENOENT`) },
         { area: "source listing", what: "local folder that is a file", run: () => listingError({ kind: "local", dir: path.join(dir, "plain.txt") })(), expect: new RegExp(`^${escape(SOURCE)}\\.dir: cannot read folder .*ENOTDIR`) },
         { area: "source listing", what: "local text file named .jpg (not an image)", run: () => listingError({ kind: "local", dir: path.join(dir, "non-image") })(), expect: /^skipped not-an-image: notes\.jpg$/ },
