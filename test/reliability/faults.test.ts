@@ -20,6 +20,12 @@ const SCOPED = "tok-scoped-faults-52b8e6f13a";
 /** The provider's per-request timeout in this test; spikes hold requests past it. */
 const TIMEOUT_MS = 600;
 const SEED = 8101;
+/** Custom IDs that are valid but easy to mis-encode (percent signs, escapes, non-ASCII, dot segments, case). */
+const ODD_IDS = [
+    "odd/100%.png", "odd/100%25.png", "odd/%2F.png", "odd/..%2F..%2Fetc.png", "odd/../up.png", "odd/./dot.png", "odd/ünïcödé.png",
+    "odd/u%CC%88.png", "odd/emoji💥.png", "odd/a+b=c&d.png", "odd/semi;colon.png", "odd/UPPER.PNG", "odd/upper.png", `odd/${"l".repeat(1000)}.png`,
+];
+const IMAGES = N + ODD_IDS.length;
 /** Redirect rows per RedirectRows shard. */
 const SHARD = 250;
 
@@ -85,6 +91,10 @@ describe("reliability: a migration under injected faults", function () {
             apiBaseUrl: `${proxy.origin}/client/v4`,
             apiToken: secret(SCOPED),
         }));
+        desired.push(...ODD_IDS.map((id, i) => imageResource(providers.image, `odd-${i}`, {
+            accountId: emu.accountId, imageId: id, url: origin.url(`/img/${10_000 + i}.png`), sourceHash: `sha256-odd-${i}`,
+            apiBaseUrl: `${proxy.origin}/client/v4`, apiToken: secret(SCOPED),
+        })));
         mapping = Object.fromEntries(Array.from({ length: N }, (_, i) => [`/old/img-${i}.png`, `https://imagedelivery.net/${emu.accountHash}/${imageId(i)}/public`]));
         for (let start = 0; start < N; start += SHARD) {
             const shard = `rows-${start / SHARD}`;
@@ -103,19 +113,19 @@ describe("reliability: a migration under injected faults", function () {
         await worker?.dispose();
     });
 
-    it(`migrates ${N} images and their redirect rows through 10% 5xx/524, 2% dropped connections, 429 bursts and timeouts: each custom ID exactly once, nothing orphaned`, async () => {
+    it(`migrates ${IMAGES} images (${ODD_IDS.length} with odd custom IDs) and their redirect rows through 10% 5xx/524, 2% dropped connections, 429 bursts and timeouts: each custom ID exactly once, nothing orphaned`, async () => {
         const result = await underFaults(() => driver.up(desired));
         expose(exposure, "faulty up", driver, result.errors);
 
         const c = emu.counters;
-        console.log(`      ${N} images: ${c.faultsInjected} faults injected (${c.dropped} dropped connections, ${c.afterWriteFaults} after the write), ` +
+        console.log(`      ${IMAGES} images: ${c.faultsInjected} faults injected (${c.dropped} dropped connections, ${c.afterWriteFaults} after the write), ` +
             `${c.http429} answered 429 in ${bursts.count} bursts, ${proxy.spikes} requests held past the ${TIMEOUT_MS} ms timeout ` +
             `(${proxy.abandoned} abandoned by the client, ${proxy.appliedAfterClientLeft} of them applied anyway); ${c.requests} requests for ${desired.length} creates`);
         assert.deepEqual(result.errors, []);
         assert.equal(result.counts.create, desired.length);
         assert.deepEqual(auditImages(emu, driver, desired), CLEAN_AUDIT);
-        assert.equal(emu.images.size, N);
-        assert.equal(c.uploads, N, "every image was stored by exactly one successful upload");
+        assert.equal(emu.images.size, IMAGES);
+        assert.equal(c.uploads, IMAGES, "every image was stored by exactly one successful upload");
         assert.equal(c.deletes, 0);
         assert.deepEqual(await worker.rows(), mapping, "the D1 redirect table equals the mapping");
         // Every kind of fault really happened.
