@@ -32,7 +32,9 @@ export interface ThroughputRow {
     /** Which limit limitShare is measured against. */
     uploadPath: "account" | "batch";
     requests: number;
-    /** Peak requests one token sent in any rate window, over the window's budget (account path). */
+    /** Every request made on the upload path (429s included) per second, over the path's limit per second. */
+    requestShare?: number;
+    /** Peak requests one token sent in any rate window (429s included), over the window's budget, on the upload path. */
     peakWindowShare: number;
     parallelism?: number;
     /** Little's law: at most `parallelism` uploads in flight, each taking the mean injected latency. */
@@ -205,8 +207,16 @@ function account(emulator: Emulator, urls: string[], uploadPath: "account" | "ba
         failed: urls.length ? urls.length - stored.size : undefined,
         duplicated: extra,
         requests: c.requests,
-        peakWindowShare: round(c.maxRequestsInWindow / ACCOUNT_LIMIT.requests, 3),
+        requestShare: round((uploadPath === "batch" ? accepted + batch429(c) : c.requests) / seconds / limitPerSecond, 3),
+        peakWindowShare:
+            uploadPath === "batch"
+                ? round((c.maxBatchRequestsInSecond ?? 0) / BATCH_REQUESTS_PER_SECOND, 3)
+                : round(c.maxRequestsInWindow / ACCOUNT_LIMIT.requests, 3),
     };
+}
+
+function batch429(c: Emulator["counters"]): number {
+    return Object.entries(c.byRoute).reduce((sum, [label, n]) => sum + (label.startsWith("batch ") && label.endsWith(" 429") ? n : 0), 0);
 }
 
 function tableRow(r: ThroughputRow): TableRow {
