@@ -9,6 +9,7 @@ import type { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import fc from "fast-check";
+import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "../../config";
 import { planImages } from "../../components/image-plan";
 import { openSource } from "../../components/sources";
@@ -16,9 +17,10 @@ import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, pngBytes, pngOfSize, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import { badImageInputs } from "../provider/bad-inputs";
+import { RecordingMocks, recordRegistrationOptions } from "../program/mocks";
 import {
-    captureProviders, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource, providerConfig, rowsResource, secret,
-    SerializedProvider, SOAK,
+    captureProviders, Exposure, GENEROUS_RATE_LIMIT, hostOptions, IMAGE_TYPE, imageResource, providerConfig, rowsResource, secret,
+    SerializedProvider, sleep, SOAK,
 } from "./harness";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
 
@@ -57,6 +59,9 @@ describe("reliability: bad input is rejected with a specific error and creates n
     /** s3rver does not verify SigV4 signatures; this endpoint answers what S3 says to a wrong secret key. */
     let strictS3: http.Server;
     let strictS3Url: string;
+    let elsewhere: http.Server;
+    let elsewhereHost: string;
+    let elsewhereHits = 0;
     let cloudinaryUrl: string;
     let dir: string;
     const exposure = new Exposure();
@@ -76,6 +81,34 @@ describe("reliability: bad input is rejected with a specific error and creates n
         return result.problems.join("\n");
     };
     const sources = (list: unknown[]) => JSON.stringify(list);
+
+    /**
+     * The whole stack program under mocks with `sourceList`: the error it stops with (a component's RunError surfaces as
+     * a rejection, as the engine would report it), or the resource URNs it would have registered twice.
+     */
+    const programError = (sourceList: unknown[]) => async () => {
+        const errors: string[] = [];
+        const onRejection = (e: unknown) => void errors.push(e instanceof Error ? e.message : String(e));
+        process.on("unhandledRejection", onRejection);
+        try {
+            await pulumi.runtime.setMocks(new RecordingMocks(), "sourcing-kit", "bad-input", false);
+            pulumi.runtime.setAllConfig({ ...goodConfig, "sourcing-kit:scopedToken": "false", "sourcing-kit:sources": sources(sourceList) }, ["cloudflare:apiToken"]);
+            const registrations = recordRegistrationOptions();
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const program = require("../../index") as () => Promise<Record<string, unknown>>;
+            await program().catch((e: Error) => errors.push(e.message));
+            for (let i = 0; i < 400 && errors.length === 0; i++) await sleep(25);
+            // The URN the engine gives a registration: the parent's type chain, the type and the name.
+            const urns = registrations.filter((r) => r.type === IMAGE_TYPE).map((r) => `${r.parent.split("::")[2]}$${r.type}::${r.name}`);
+            const duplicated = urns.filter((urn, i) => urns.indexOf(urn) !== i);
+            if (duplicated.length > 0) return `duplicate resource URNs (the engine would stop on them): ${duplicated.join(", ")}`;
+            if (errors.length === 0) throw new Error("the program was accepted");
+            return errors.join("\n");
+        } finally {
+            process.off("unhandledRejection", onRejection);
+            pulumi.runtime.setAllConfig({}, []);
+        }
+    };
 
     // ------------------------------------------------------------------ sources
     const listingError = (source: unknown, aws?: { accessKey?: string; secretKey?: string; region?: string }) => async () => {
@@ -135,10 +168,11 @@ describe("reliability: bad input is rejected with a specific error and creates n
             if (body.includes(WEBHOOK_SECRET) || body.includes(SCOPED)) throw new Error(`secret in the answer to ${url}`);
             return res.status < 500 && (passthrough || (res.status >= 300 && res.status < 500));
         }), { numRuns: FUZZ_RUNS, seed: 8303 });
+        if (elsewhereHits > 0) throw new Error(`${elsewhereHits} fuzzed requests were proxied to another host`);
         return `all ${count} fuzzed ${label} answered 3xx/4xx or passed through, no 5xx`;
     };
     const pathChunk = fc.oneof(
-        fc.constantFrom("%", "%2F", "%2f", "%25", "%00", "%ZZ", "..", ".", "//", "/", "é", "💥", "'", '"', ";", "?", "#", "\\", " ", "+", "%E2%82", "\u0000", "\t", "<script>", "OR 1=1--"),
+        fc.constantFrom("//127.0.0.1:1/", "//evil.example/", "/\\evil.example/", "%", "%2F", "%2f", "%25", "%00", "%ZZ", "..", ".", "//", "/", "é", "💥", "'", '"', ";", "?", "#", "\\", " ", "+", "%E2%82", "\u0000", "\t", "<script>", "OR 1=1--"),
         fc.string({ maxLength: 12 }),
         fc.webSegment(),
     );
@@ -163,6 +197,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         { area: "config", what: "s3 source without bucket", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "s3", prefix: "p/" }]) }), expect: /^sourcing-kit:sources\[0\]\.bucket/m },
         { area: "config", what: "urls source with an ftp URL", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "urls", urls: ["ftp://x/a.jpg"] }]) }), expect: /^sourcing-kit:sources\[0\]\.urls\[0\]/m },
         { area: "config", what: "urls source with user:password in a URL", run: configProblems({ "sourcing-kit:sources": sources([{ kind: "urls", urls: ["https://user:hunter2@old-cdn.example.com/a.jpg"] }]) }), expect: /^sourcing-kit:sources\[0\]\.urls\[0\]: .*(credential|password)/im },
+        { area: "config", what: "two sources landing on one custom ID (whole program under mocks)", run: programError([{ name: "old-cdn", kind: "urls", urls: ["https://old-cdn.example.com/logo.png"] }, { name: "blog", kind: "urls", urls: ["https://blog.example.com/logo.png"] }]), expect: /^sourcing-kit:sources\[1\]: image id "logo\.png" .* is also planned by sourcing-kit:sources\[0\]/m },
         { area: "config", what: "misspelt key", run: configProblems({ "sourcing-kit:onConflit": "adopt" }), expect: /^sourcing-kit:onConflit: unknown key \(did you mean sourcing-kit:onConflict\?\)/m },
         { area: "config", what: "onConflict outside the enum", run: configProblems({ "sourcing-kit:onConflict": "skip" }), expect: /^sourcing-kit:onConflict: must be one of adopt, overwrite, fail/m },
         { area: "config", what: "rateLimit with a negative budget", run: configProblems({ "sourcing-kit:rateLimit": JSON.stringify({ requests: -5, windowSeconds: 300 }) }), expect: /^sourcing-kit:rateLimit\.requests/m },
@@ -200,6 +235,8 @@ describe("reliability: bad input is rejected with a specific error and creates n
         // Resource inputs through the real host: Check fails naming the property; no create is sent.
         // Worker requests: 3xx/4xx, never a 5xx.
         { area: "worker request", what: "POST to an old image path", run: status(`${HOST}/a.jpg`, { method: "POST", body: "x" }), expect: /^HTTP (4\d\d|3\d\d)$/ },
+        { area: "worker request", what: "GET //<another host>/x (a protocol-relative path)", run: async () => `${await status(`${HOST}//${elsewhereHost}/steal`)()}${elsewhereHits > 0 ? " and proxied to another host" : ""}`, expect: /^HTTP [34]\d\d$/ },
+        { area: "worker request", what: "GET //", run: status(`${HOST}//`), expect: /^HTTP [34]\d\d$/ },
         { area: "worker request", what: "GET on the webhook path", run: status(webhook), expect: /^HTTP 405$/ },
         { area: "worker request", what: "unsigned webhook", run: status(webhook, { method: "POST", body: JSON.stringify({ type: "image.deleted", imageId: "x" }) }), expect: /^HTTP 401$/ },
         { area: "worker request", what: "webhook body over 64 KiB", run: status(webhook, { method: "POST", body: "x".repeat(65 * 1024 + 1) }), expect: /^HTTP 413$/ },
@@ -252,10 +289,17 @@ describe("reliability: bad input is rejected with a specific error and creates n
         strictS3Url = `http://127.0.0.1:${(strictS3.address() as AddressInfo).port}`;
 
         origin = await startImageOrigin();
-        origin.register("/legacy/mapped/a.jpg", pngBytes(7));
+        origin.register("/mapped/a.jpg", pngBytes(7));
+        // Another host on loopback: the Worker's origin passthrough must never reach it.
+        elsewhere = http.createServer((_req, res) => {
+            elsewhereHits++;
+            res.end("content from another host");
+        });
+        await new Promise<void>((resolve) => elsewhere.listen(0, "127.0.0.1", resolve));
+        elsewhereHost = `127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
         emu = await startEmulator({ tokens: [SCOPED, BOOTSTRAP], rateLimit: GENEROUS_RATE_LIMIT });
         worker = await startRedirectWorker({
-            FALLBACK: "origin", ORIGIN_URL: `${origin.baseUrl}/legacy`, WEBHOOK_SECRET, IMAGES_API_BASE: emu.baseUrl, IMAGES_API_TOKEN: SCOPED, ACCOUNT_ID: emu.accountId,
+            FALLBACK: "origin", ORIGIN_URL: origin.baseUrl, WEBHOOK_SECRET, IMAGES_API_BASE: emu.baseUrl, IMAGES_API_TOKEN: SCOPED, ACCOUNT_ID: emu.accountId,
         });
         await worker.db.prepare("INSERT INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 'seed', 0)")
             .bind("/mapped/a.jpg", "https://imagedelivery.net/hash-test/mapped/a/public", "mapped/a").run();
@@ -270,7 +314,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         await emu?.close();
         await origin?.close();
         await s3?.close();
-        for (const server of [cloudinary, strictS3]) await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        for (const server of [cloudinary, strictS3, elsewhere]) await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
         if (dir) await fs.rm(dir, { recursive: true, force: true });
     });
 

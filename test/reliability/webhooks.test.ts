@@ -3,12 +3,13 @@
 import { strict as assert } from "assert";
 import { createHash, createHmac } from "crypto";
 import { Emulator, startEmulator } from "../emulator";
-import { ImageOrigin, pngBytes, startImageOrigin } from "../emulator/fixtures";
+import { ImageOrigin, pngBytes, pngOfSize, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import {
     auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource, providerConfig,
-    rowsResource, secret,
+    rowsResource, secret, writeRequests,
 } from "./harness";
+import { ImagesClient } from "../../provider/images-client";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
 
 const BOOTSTRAP = "tok-bootstrap-webhook-0e6b1f52a7";
@@ -172,6 +173,30 @@ describe("reliability: forged, stale and replayed webhooks change nothing", func
         assert.equal(emu.counters.deletes, 1);
         assert.ok(!emu.images.has(imageId(3)));
         assert.ok(!(Object.keys(await worker.rows())).includes("/old/3.png"));
+    });
+
+    it("correctly signed deliveries the Worker must refuse change nothing: unusable new sources, images no row points at", async () => {
+        origin.register("/text.png", { body: Buffer.from("a text file, not a PNG"), contentType: "text/plain" });
+        origin.register("/huge.png", { body: pngOfSize(10 * 1024 * 1024 + 1), contentType: "image/png" });
+        // An image in the account that the migration does not own (uploaded by someone else): webhooks must not touch it.
+        await new ImagesClient({ accountId: emu.accountId, apiToken: SCOPED, apiBaseUrl: emu.baseUrl }).upload({ id: "outside/theirs.png", url: origin.url("/img/77.png") });
+        const before = await snapshot();
+        emu.resetCounters();
+        const cases: [string, string, number][] = [
+            ["new source answers 404", JSON.stringify({ type: "image.updated", imageId: imageId(4), sourceUrl: origin.url("/missing.png") }), 422],
+            ["new source is not an image", JSON.stringify({ type: "image.updated", imageId: imageId(4), sourceUrl: origin.url("/text.png") }), 422],
+            ["new source is 10 MB + 1 byte", JSON.stringify({ type: "image.updated", imageId: imageId(4), sourceUrl: origin.url("/huge.png") }), 422],
+            ["update of an image no row points at", JSON.stringify({ type: "image.updated", imageId: "never/migrated.png", sourceUrl: origin.url("/img/5.png") }), 404],
+            ["update of an image the migration does not own", JSON.stringify({ type: "image.updated", imageId: "outside/theirs.png", sourceUrl: origin.url("/img/5.png") }), 404],
+            ["delete of an image the migration does not own", JSON.stringify({ type: "image.deleted", imageId: "outside/theirs.png" }), 404],
+        ];
+        for (const [what, body, expected] of cases) {
+            const res = await send(delivery(body));
+            assert.equal(res.status, expected, `${what}: ${res.body}`);
+            rejected++;
+        }
+        assert.equal(writeRequests(emu), 0, "no Images API write");
+        assert.equal(await snapshot(), before);
     });
 
     it("never shows the webhook secret or a token in the Worker's answers, the state or the host output", () => {
