@@ -221,6 +221,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       return;
     }
     const label = route?.label ?? "unmatched";
+    // Cloudflare counts a request against the rate limit when it arrives; added latency models the work after that.
+    let refused: unknown;
+    try {
+      if (!route) throw noRoute();
+      admit(route, req);
+    } catch (err) {
+      refused = err;
+    }
     const active = faults && faultApplies(faults, method) ? faults : undefined;
     if (active) {
       const wait = delayMs(active, random);
@@ -229,9 +237,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     }
     let out: EmuResponse;
     try {
-      if (!route) throw noRoute();
-      admit(route, req);
-      out = await route.handle({ images: ctx, d1: opts.d1, req, query: url.searchParams });
+      if (refused !== undefined) throw refused;
+      out = await route!.handle({ images: ctx, d1: opts.d1, req, query: url.searchParams });
     } catch (err) {
       out = fromError(err);
     }
