@@ -6,12 +6,22 @@ export interface RateBudget {
     burst?: number;
     /** Requests in flight at once; default unlimited. */
     maxConcurrent?: number;
+    /**
+     * When a request stops counting against the window: `end` (default) holds it until its response plus a whole
+     * window, safe whatever the network delay, at the price of the latency in every window; `start` holds it from
+     * its start plus a window and a margin (5% of the window, at most 1 s) for the trip to the server: for short
+     * windows where latency would eat the budget and an occasional 429 costs only a Retry-After pause.
+     */
+    countFrom?: "start" | "end";
 }
 
 /** Cloudflare allows 1,200 requests per 5 minutes per user; stay a little under it. */
 export const DEFAULT_ACCOUNT_BUDGET: RateBudget = { requests: 1100, windowSeconds: 300 };
-/** The Images batch host allows 200 requests per second per batch token. */
-export const DEFAULT_BATCH_BUDGET: RateBudget = { requests: 200, windowSeconds: 1 };
+/**
+ * The Images batch host allows 200 requests per second per batch token. With a 1 s window a request's own latency
+ * would cost a sixth of the budget if counted to its end; a 429 there costs a short pause, not a 5-minute block.
+ */
+export const DEFAULT_BATCH_BUDGET: RateBudget = { requests: 200, windowSeconds: 1, countFrom: "start" };
 
 export interface Clock {
     now(): number;
@@ -28,6 +38,7 @@ export const systemClock: Clock = {
 };
 
 interface Slot {
+    start: number;
     /** When the request finished; Infinity while it is in flight. */
     end: number;
 }
@@ -45,13 +56,17 @@ export function validateBudget(budget: RateBudget, name = "rateLimit"): void {
     if (!positiveInt(budget.maxConcurrent)) {
         throw new Error(`${name}.maxConcurrent must be a positive integer (got ${budget.maxConcurrent})`);
     }
+    if (budget.countFrom !== undefined && budget.countFrom !== "start" && budget.countFrom !== "end") {
+        throw new Error(`${name}.countFrom must be "start" or "end" (got ${JSON.stringify(budget.countFrom)})`);
+    }
 }
 
 /**
  * The pure scheduling state of a limiter (no timers, time passed in). Two rules, both must allow a start:
  * - a sliding window log: at most `requests` slots whose request is in flight or ended less than `windowSeconds`
  *   ago. A slot is stamped when its request ENDS, so the server, which sees the request somewhere between start
- *   and end, can never count more than `requests` in any window of its own, rolling or fixed.
+ *   and end, can never count more than `requests` in any window of its own, rolling or fixed. (With
+ *   `countFrom: "start"` it is stamped at its start plus a margin for the trip to the server instead.)
  * - GCRA pacing at requests/window with a small burst, so a queue drains evenly instead of all at once and then
  *   stalling for a whole window.
  * Plus a pause (after a 429, everyone waits for Retry-After) and an optional concurrency cap.
@@ -60,6 +75,8 @@ export class WindowSchedule {
     private slots: Slot[] = [];
     private tat = -Infinity;
     private pausedUntil = -Infinity;
+    /** Requests started and not finished (a start-stamped slot may leave the log while still in flight). */
+    private active = 0;
     private budget!: Required<RateBudget>;
 
     constructor(budget: RateBudget) {
@@ -77,24 +94,32 @@ export class WindowSchedule {
             windowSeconds: budget.windowSeconds,
             burst: Math.min(budget.requests, budget.burst ?? Math.ceil(budget.requests / 10)),
             maxConcurrent: budget.maxConcurrent ?? Number.POSITIVE_INFINITY,
+            countFrom: budget.countFrom ?? "end",
         };
     }
 
+    /** When a slot was (or will be) counted by the server, at the latest. */
+    private stamp(slot: Slot): number {
+        if (this.budget.countFrom === "end") return slot.end;
+        return slot.start + Math.min(1000, this.budget.windowSeconds * 50);
+    }
+
     get inFlight(): number {
-        return this.slots.filter((s) => s.end === Number.POSITIVE_INFINITY).length;
+        return this.active;
     }
 
     /** Milliseconds until a request may start (0 = now); Infinity = only when a request in flight ends. */
     waitMs(now: number): number {
         const windowMs = this.budget.windowSeconds * 1000;
         // A slot frees strictly after end + window, so an inclusive server-side window cannot count it either.
-        this.slots = this.slots.filter((s) => s.end + windowMs >= now);
+        this.slots = this.slots.filter((s) => this.stamp(s) + windowMs >= now);
         let wait = Math.max(0, this.pausedUntil - now);
         const inFlight = this.inFlight;
         if (inFlight >= this.budget.maxConcurrent) return Number.POSITIVE_INFINITY;
         if (this.slots.length >= this.budget.requests) {
-            // The slot that frees first is the one that ended earliest; in-flight slots free only when they end.
-            const ends = this.slots.map((s) => s.end).sort((a, b) => a - b);
+            // The slot that frees first is the one stamped earliest; in-flight slots stamped at their end free only
+            // when they end.
+            const ends = this.slots.map((s) => this.stamp(s)).sort((a, b) => a - b);
             const freeing = ends[this.slots.length - this.budget.requests];
             if (freeing === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
             wait = Math.max(wait, freeing + windowMs + 1 - now);
@@ -109,13 +134,16 @@ export class WindowSchedule {
     start(now: number): Slot {
         const interval = (this.budget.windowSeconds * 1000) / this.budget.requests;
         this.tat = Math.max(this.tat, now) + interval;
-        const slot: Slot = { end: Number.POSITIVE_INFINITY };
+        const slot: Slot = { start: now, end: Number.POSITIVE_INFINITY };
         this.slots.push(slot);
+        this.active++;
         return slot;
     }
 
     finish(slot: Slot, now: number): void {
-        if (slot.end === Number.POSITIVE_INFINITY) slot.end = now;
+        if (slot.end !== Number.POSITIVE_INFINITY) return;
+        slot.end = now;
+        this.active--;
     }
 
     /** Nobody starts before now + ms (a 429 told us the server's count disagrees with ours). */
@@ -257,7 +285,7 @@ export function sharedLimiter(key: string, budget: RateBudget, opts: { isDefault
     if (stricterRate || cap < current.maxConcurrent) {
         const base = stricterRate ? budget : current;
         existing.limiter.setBudget({
-            requests: base.requests, windowSeconds: base.windowSeconds, burst: base.burst,
+            requests: base.requests, windowSeconds: base.windowSeconds, burst: base.burst, countFrom: base.countFrom,
             maxConcurrent: Number.isFinite(cap) ? cap : undefined,
         });
     }

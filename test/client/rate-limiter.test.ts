@@ -96,6 +96,32 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         assert.ok(server.maxRequestsInWindow <= 100, `server saw ${server.maxRequestsInWindow} in a window`);
     });
 
+    it("with countFrom start, keeps a server that counts on arrival under its limit and uses the budget whatever the latency", async () => {
+        // 600 requests of 100-300 ms against 200 / 1 s: stamped at their end, the latency would cost about a sixth.
+        const random = seededRandom(7);
+        const budget = { requests: 200, windowSeconds: 1, countFrom: "start" as const };
+        const runs = await simulate(budget, Array(600).fill(0), Array.from({ length: 600 }, () => 100 + Math.floor(random() * 200)));
+        const server = new SlidingWindowLimiter({ requests: 200, windowSeconds: 1 });
+        // On loopback a request reaches the server within a few milliseconds of its start.
+        const arrivals = runs.map((r) => r.start + Math.floor(random() * 5)).sort((a, b) => a - b);
+        for (const at of arrivals) assert.deepEqual(server.take("batch", at), { allowed: true });
+        const last = Math.max(...runs.map((r) => r.start));
+        // 600 at 200/s with a 50 ms margin per window: about 3 windows of 1.05 s; stamped at the end it took 3.5+.
+        assert.ok(last <= 3_200, `last start at ${last}`);
+    });
+
+    it("with countFrom start, still caps requests in flight when their slots have left the log", async () => {
+        const clock = new VirtualClock();
+        const limiter = new RateLimiter({ requests: 1000, windowSeconds: 1, burst: 1000, maxConcurrent: 2, countFrom: "start" }, clock);
+        const permits: Array<{ release(): void }> = [];
+        for (let i = 0; i < 3; i++) void limiter.acquire().then((p) => permits.push(p));
+        await clock.advanceTo(10_000);
+        assert.equal(permits.length, 2, "two long requests in flight long after their window");
+        permits[0].release();
+        await clock.advanceTo(10_001);
+        assert.equal(permits.length, 3);
+    });
+
     it("paces a queue evenly after a small burst instead of sending a whole window at once", async () => {
         const runs = await simulate({ requests: 100, windowSeconds: 10, burst: 10 }, Array(100).fill(0), Array(100).fill(0));
         const starts = runs.map((r) => r.start).sort((a, b) => a - b);
@@ -175,5 +201,6 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         assert.throws(() => new RateLimiter({ requests: 1.5, windowSeconds: 1 }), /rateLimit\.requests/);
         assert.throws(() => new RateLimiter({ requests: 5, windowSeconds: 0 }), /rateLimit\.windowSeconds/);
         assert.throws(() => new RateLimiter({ requests: 5, windowSeconds: 1, maxConcurrent: 0 }), /rateLimit\.maxConcurrent/);
+        assert.throws(() => new RateLimiter({ requests: 5, windowSeconds: 1, countFrom: "arrival" as never }), /rateLimit\.countFrom/);
     });
 });
