@@ -81,7 +81,7 @@ const key = (name: string): string => `${PROJECT}:${name}`;
 /** Every `sourcing-kit:` key the program understands (an unknown one is reported: it is usually a typo). */
 export const KNOWN_KEYS = [
     "accountId", "accountHash", "sources", "redirects", "scopedToken", "tokenExpiresOn", "tokenAllowedIps",
-    "apiBaseUrl", "rateLimit", "useBatchApi", "sample", "onConflict", "retainOnDelete", "exportMapping",
+    "apiBaseUrl", "rateLimit", "useBatchApi", "requestTimeoutMs", "sample", "onConflict", "retainOnDelete", "exportMapping",
     "cloudinaryApiSecret", "webhookSecret",
 ] as const;
 
@@ -421,6 +421,8 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     const retainOnDelete = parseBoolean(key("retainOnDelete"), values[key("retainOnDelete")], false, problems);
     const exportMapping = parseBoolean(key("exportMapping"), values[key("exportMapping")], false, problems);
     const sample = parsePositiveInt(key("sample"), values[key("sample")], problems);
+    // Read by the providers' configure(); validated here so a bad value fails before anything is declared.
+    parsePositiveInt(key("requestTimeoutMs"), values[key("requestTimeoutMs")], problems);
 
     let onConflict: OnConflict = "adopt";
     const onConflictText = values[key("onConflict")];

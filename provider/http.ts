@@ -152,7 +152,7 @@ export function interpretNetworkError(code: string | undefined, message: string,
     AttemptFailure {
     if (timedOutAfterMs !== undefined) {
         return { ok: false, errors: [], retryable: true, notApplied: false, networkCode: "ETIMEDOUT",
-            detail: `no response within ${timedOutAfterMs} ms (raise timeoutMs if the network is slow)` };
+            detail: `no response within ${timedOutAfterMs} ms (raise sourcing-kit:requestTimeoutMs if the network is slow)` };
     }
     const hangUp = /socket hang up/i.test(message);
     const networkCode = code ?? (hangUp ? "ECONNRESET" : undefined);

@@ -20,6 +20,7 @@ function client(accountId: string, apiToken: string, apiBaseUrl: string | undefi
         apiBaseUrl: apiBaseUrl ?? settings.apiBaseUrl,
         rateLimit: settings.rateLimit,
         useBatchApi: settings.useBatchApi,
+        timeoutMs: settings.requestTimeoutMs,
     });
 }
 

@@ -18,6 +18,8 @@ export interface ProviderSettings {
     apiBaseUrl?: string;
     rateLimit?: { requests: number; windowSeconds: number };
     useBatchApi?: boolean;
+    /** Milliseconds before one API request is abandoned and retried; default: the client's (30 s, uploads 60 s). */
+    requestTimeoutMs?: number;
     aws: AwsSettings;
 }
 
@@ -46,17 +48,24 @@ function parseBoolean(key: string, text: string): boolean {
     throw new Error(`${key} must be true or false (got "${text}"): pulumi config set ${key} true`);
 }
 
+function parseTimeoutMs(key: string, text: string): number {
+    if (/^[1-9]\d*$/.test(text.trim())) return Number(text.trim());
+    throw new Error(`${key} must be a whole number of milliseconds (got "${text}"): pulumi config set ${key} 60000`);
+}
+
 const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
 
 /** Reads the keys the image provider understands from the config the engine hands to configure(). */
 export function readProviderSettings(config: ConfigSource): ProviderSettings {
     const rateLimit = nonEmpty(config.get("sourcing-kit:rateLimit"));
     const useBatchApi = nonEmpty(config.get("sourcing-kit:useBatchApi"));
+    const requestTimeoutMs = nonEmpty(config.get("sourcing-kit:requestTimeoutMs"));
     return {
         apiToken: nonEmpty(config.get("cloudflare:apiToken")),
         apiBaseUrl: nonEmpty(config.get("sourcing-kit:apiBaseUrl")),
         rateLimit: rateLimit === undefined ? undefined : parseRateLimit(rateLimit),
         useBatchApi: useBatchApi === undefined ? undefined : parseBoolean("sourcing-kit:useBatchApi", useBatchApi),
+        requestTimeoutMs: requestTimeoutMs === undefined ? undefined : parseTimeoutMs("sourcing-kit:requestTimeoutMs", requestTimeoutMs),
         aws: {
             accessKey: nonEmpty(config.get("aws:accessKey")),
             secretKey: nonEmpty(config.get("aws:secretKey")),

@@ -94,6 +94,7 @@ function client(props: RowsInputs, token: string): D1Client {
     return new D1Client({
         accountId: props.accountId, databaseId: props.databaseId, apiToken: token,
         apiBaseUrl: props.apiBaseUrl ?? settings.apiBaseUrl, rateLimit: settings.rateLimit,
+        timeoutMs: settings.requestTimeoutMs,
     });
 }
 

@@ -107,6 +107,11 @@ describe("stack config: the bad-config table (every problem at once, by config p
             ],
         },
         {
+            name: "a request timeout that is not a whole number of milliseconds",
+            raw: stack({ "sourcing-kit:requestTimeoutMs": "30s" }),
+            problems: ['sourcing-kit:requestTimeoutMs: must be a whole number of at least 1 (got "30s")'],
+        },
+        {
             name: "a misspelt top-level key",
             raw: stack({ "sourcing-kit:sampel": "10" }),
             problems: ["sourcing-kit:sampel: unknown key (did you mean sourcing-kit:sample?)"],

@@ -19,7 +19,7 @@ import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import { badImageInputs } from "../provider/bad-inputs";
 import { RecordingMocks, recordRegistrationOptions } from "../program/mocks";
 import {
-    captureProviders, Exposure, GENEROUS_RATE_LIMIT, hostOptions, IMAGE_TYPE, imageResource, providerConfig, rowsResource, secret,
+    captureProviders, Exposure, GENEROUS_RATE_LIMIT, IMAGE_TYPE, imageResource, providerConfig, rowsResource, secret,
     SerializedProvider, sleep, SOAK,
 } from "./harness";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
@@ -303,7 +303,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         });
         await worker.db.prepare("INSERT INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 'seed', 0)")
             .bind("/mapped/a.jpg", "https://imagedelivery.net/hash-test/mapped/a/public", "mapped/a").run();
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP, { "aws:secretKey": secret(S3_SECRET), "aws:accessKey": S3_ACCESS_KEY }), hostOptions(), 4);
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP, { "aws:secretKey": secret(S3_SECRET), "aws:accessKey": S3_ACCESS_KEY }), undefined, 4);
         exposure.watch("host output", driver.host.output);
         table.push(...resourceCases());
     });

@@ -7,7 +7,7 @@ import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver, RunResult } from "../host/engine-driver";
 import { startProviderHost } from "../host/provider-host";
 import {
-    auditImages, captureProviders, CLEAN_AUDIT, crashWhen, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource,
+    auditImages, captureProviders, CLEAN_AUDIT, crashWhen, expose, Exposure, GENEROUS_RATE_LIMIT, imageResource,
     providerConfig, rowsResource, secret, seededRandom, SerializedProvider, sleep, SOAK,
 } from "./harness";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
@@ -63,7 +63,7 @@ for (const seed of SEEDS) describe(`reliability: the provider host killed mid-ru
     };
 
     async function newHost(): Promise<void> {
-        const host = await startProviderHost(hostOptions());
+        const host = await startProviderHost();
         exposure.watch(`host ${crashes.length} output`, host.output);
         await driver.attach(host);
     }
@@ -106,7 +106,7 @@ for (const seed of SEEDS) describe(`reliability: the provider host killed mid-ru
             faults: { latencyMs: [60, MAX_LATENCY_MS], routes: "writes" },
         });
         origin = await startImageOrigin();
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), hostOptions(), 8);
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), undefined, 8);
         exposure.watch("first host output", driver.host.output);
     });
 

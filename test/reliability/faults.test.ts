@@ -7,7 +7,7 @@ import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import {
-    auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource, providerConfig,
+    auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, imageResource, providerConfig,
     rowsResource, secret, seededRandom, SerializedProvider, sleep, SOAK, writeRequests,
 } from "./harness";
 import { DATABASE_ID, RedirectWorker, startRedirectWorker } from "./redirect-worker";
@@ -79,7 +79,7 @@ describe("reliability: a migration under injected faults", function () {
         emu = await startEmulator({ tokens: [SCOPED, BOOTSTRAP], rateLimit: GENEROUS_RATE_LIMIT, seed: SEED, d1: worker.backend });
         proxy = await startSpikeProxy(`http://127.0.0.1:${emu.port}`, { rate: 0.02, delayMs: TIMEOUT_MS + 300, random: seededRandom(SEED + 1) });
         origin = await startImageOrigin();
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), hostOptions(TIMEOUT_MS), 16);
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP, { "sourcing-kit:requestTimeoutMs": String(TIMEOUT_MS) }), undefined, 16);
         exposure.watch("host output", driver.host.output);
         const imageId = (i: number) => `faults/${Math.floor(i / 100)}/img-${i}.png`;
         desired = Array.from({ length: N }, (_, i) => imageResource(providers.image, `img-${i}`, {

@@ -1,12 +1,11 @@
 // Shared fixtures of the reliability tests: the serialized providers, provider hosts with short request timeouts,
 // the invariants every scenario checks (each desired custom ID exactly once, nothing orphaned, rows = mapping) and
 // the scan for secrets in everything a user or a state file could see.
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Emulator } from "../emulator";
 import { seededRandom } from "../emulator/faults";
 import { DesiredResource, EngineDriver, secret, unwrapSecrets } from "../host/engine-driver";
-import { Props, ProviderHostOptions } from "../host/provider-host";
+import { Props } from "../host/provider-host";
 import { unpackMetadata } from "../../provider/source-metadata";
 
 /** `npm run soak` sets SOAK=1: the larger sizes. */
@@ -59,14 +58,6 @@ export async function captureProviders(): Promise<{ image: SerializedProvider; r
         return { text, secretOutputs: secretOutputs.get(type) ?? [] };
     };
     return { image: of(IMAGE_TYPE), rows: of(ROWS_TYPE) };
-}
-
-/** Host options: the provider's request timeout lowered to `timeoutMs` (see host-timeouts.ts). */
-export function hostOptions(timeoutMs?: number): ProviderHostOptions {
-    return {
-        nodeArgs: ["-r", "ts-node/register/transpile-only", "-r", path.join(__dirname, "host-timeouts.ts")],
-        env: { SOURCING_KIT_TEST_TIMEOUT_MS: timeoutMs === undefined ? "" : String(timeoutMs) },
-    };
 }
 
 /** Stack config for Configure: the bootstrap token (secret) and a client budget that does not slow the test down. */

@@ -16,7 +16,7 @@ import { ImageOrigin, jpegBytes, pngBytes, startImageOrigin } from "../emulator/
 import { DesiredResource, EngineDriver, isSecret, secret } from "../host/engine-driver";
 import { Props } from "../host/provider-host";
 import { RecordingMocks, settled } from "../program/mocks";
-import { auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, IMAGE_TYPE, providerConfig, urnOf } from "./harness";
+import { auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, IMAGE_TYPE, providerConfig, urnOf } from "./harness";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require("s3rver");
@@ -163,7 +163,7 @@ describe("reliability: secrets never in plain text (program under mocks, then th
     it("migrates those images through the real host, presigning with the S3 keys from config", async () => {
         const provider = (await captureProviders()).image;
         emu = await startEmulator({ tokens: [SCOPED, BOOTSTRAP], rateLimit: GENEROUS_RATE_LIMIT });
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP, { "aws:accessKey": S3_ACCESS_KEY, "aws:secretKey": secret(S3_SECRET) }), hostOptions(), 8);
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP, { "aws:accessKey": S3_ACCESS_KEY, "aws:secretKey": secret(S3_SECRET) }), undefined, 8);
         exposure.watch("host output", driver.host.output);
         const desired: DesiredResource[] = registered.filter((r) => r.type === IMAGE_TYPE).map((r) => ({
             urn: urnOf(IMAGE_TYPE, r.name),

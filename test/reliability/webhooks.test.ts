@@ -6,7 +6,7 @@ import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, pngBytes, pngOfSize, startImageOrigin } from "../emulator/fixtures";
 import { DesiredResource, EngineDriver } from "../host/engine-driver";
 import {
-    auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, hostOptions, imageResource, providerConfig,
+    auditImages, captureProviders, CLEAN_AUDIT, expose, Exposure, GENEROUS_RATE_LIMIT, imageResource, providerConfig,
     rowsResource, secret, writeRequests,
 } from "./harness";
 import { ImagesClient } from "../../provider/images-client";
@@ -92,7 +92,7 @@ describe("reliability: forged, stale and replayed webhooks change nothing", func
         });
 
         // The migrated state the webhooks act on, made by the real provider host: images and their redirect rows.
-        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), hostOptions(), 8);
+        driver = await EngineDriver.start(providerConfig(BOOTSTRAP), undefined, 8);
         exposure.watch("host output", driver.host.output);
         const rows: Record<string, string> = {};
         desired = Array.from({ length: N }, (_, i) => {
