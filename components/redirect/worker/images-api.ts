@@ -1,6 +1,8 @@
 /** The Images API calls a webhook needs, with the Worker's own token: details, original bytes, delete, upload a file. */
+import { isTransient, RetryPolicy, retryDecision, WORKER_RETRY } from "./retry";
 
-export interface ImagesApiConfig { baseUrl: string; accountId: string; token: string }
+/** `batch`: `baseUrl` is the batch host (paths start at `/images`, token from batchConfig()), which the account's global rate limit does not count. */
+export interface ImagesApiConfig { baseUrl: string; accountId: string; token: string; batch?: boolean; retry?: RetryPolicy }
 
 /** What the Worker keeps of an image to upload it again under the same custom ID. */
 export interface ImageDetails { id: string; filename: string; meta: Record<string, unknown>; requireSignedURLs: boolean; creator?: string; variants: string[] }
@@ -16,20 +18,40 @@ export class ImagesApiError extends Error {
 /** Cloudflare's "Resource already exists" (an upload under a custom ID that is taken). */
 export const CODE_EXISTS = 5409;
 const CODE_NOT_FOUND = 5404;
-const TIMEOUT_MS = 30_000;
+const DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4";
 
 interface Envelope { success?: boolean; errors?: { code: number; message: string }[]; result?: unknown }
 
-async function send(config: ImagesApiConfig, method: string, path: string, body?: FormData): Promise<Response> {
-    try {
-        return await fetch(`${config.baseUrl.replace(/\/$/, "")}${path}`, {
-            method,
-            headers: { authorization: `Bearer ${config.token}` },
-            body,
-            signal: AbortSignal.timeout(TIMEOUT_MS),
-        });
-    } catch (error) {
-        throw new ImagesApiError(method, path, 0, [], error instanceof Error ? error.message : String(error));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One API call with its retries: transient answers (429, 5xx, none) are retried per `config.retry`; any other answer is
+ * returned. `form` is rebuilt per attempt. Throws ImagesApiError once the retries are used up.
+ */
+async function send(config: ImagesApiConfig, method: string, path: string, form?: () => FormData): Promise<Response> {
+    const policy = config.retry ?? WORKER_RETRY;
+    const url = `${config.baseUrl.replace(/\/$/, "")}${path}`;
+    const start = Date.now();
+    for (let attempts = 1; ; attempts++) {
+        const timeoutMs = Math.max(1_000, Math.min(policy.attemptTimeoutMs, policy.budgetMs - (Date.now() - start)));
+        let response: Response | undefined;
+        let detail: string;
+        try {
+            response = await fetch(url, { method, headers: { authorization: `Bearer ${config.token}` }, body: form?.(), signal: AbortSignal.timeout(timeoutMs) });
+        } catch (error) {
+            detail = error instanceof Error ? error.message : String(error);
+        }
+        if (response && !isTransient({ status: response.status })) return response;
+        let codes: number[] = [];
+        if (response) {
+            const envelope = await envelopeOf(response);
+            codes = (envelope.errors ?? []).map((e) => e.code);
+            detail = (envelope.errors ?? []).map((e) => e.message).join("; ") || "no error detail";
+        }
+        const outcome = response ? { status: response.status, retryAfter: response.headers.get("retry-after") } : { status: 0 };
+        const decision = retryDecision(outcome, attempts, Date.now() - start, policy);
+        if (!decision.retry) throw new ImagesApiError(method, path, outcome.status, codes, `${detail!}; ${decision.reason}`);
+        await sleep(decision.delayMs);
     }
 }
 
@@ -42,7 +64,7 @@ async function envelopeOf(response: Response): Promise<Envelope> {
 }
 
 function imagePath(config: ImagesApiConfig, imageId?: string, suffix = ""): string {
-    const base = `/accounts/${encodeURIComponent(config.accountId)}/images/v1`;
+    const base = `${config.batch ? "" : `/accounts/${encodeURIComponent(config.accountId)}`}/images/v1`;
     return imageId === undefined ? base : `${base}/${encodeURIComponent(imageId)}${suffix}`;
 }
 
@@ -100,15 +122,32 @@ export async function deleteImage(config: ImagesApiConfig, imageId: string): Pro
 export async function uploadImageFile(config: ImagesApiConfig, imageId: string, file: ImageFile,
     options: { metadata: Record<string, unknown>; requireSignedURLs?: boolean; creator?: string }): Promise<string[]> {
     const path = imagePath(config);
-    const form = new FormData();
-    form.set("file", new File([file.bytes], file.filename || "image", { type: file.contentType }));
-    form.set("id", imageId);
-    form.set("metadata", JSON.stringify(options.metadata));
-    if (options.requireSignedURLs) form.set("requireSignedURLs", "true");
-    if (options.creator !== undefined) form.set("creator", options.creator);
+    const form = () => {
+        const fields = new FormData();
+        fields.set("file", new File([file.bytes], file.filename || "image", { type: file.contentType }));
+        fields.set("id", imageId);
+        fields.set("metadata", JSON.stringify(options.metadata));
+        if (options.requireSignedURLs) fields.set("requireSignedURLs", "true");
+        if (options.creator !== undefined) fields.set("creator", options.creator);
+        return fields;
+    };
     const response = await send(config, "POST", path, form);
     const envelope = await envelopeOf(response);
     if (response.status >= 300 || envelope.success === false) fail("POST", path, response.status, envelope);
     const result = envelope.result as { variants?: unknown } | undefined;
     return Array.isArray(result?.variants) ? result!.variants.filter((v): v is string => typeof v === "string") : [];
+}
+
+/**
+ * The same API on the batch host with a fresh batch token, whose requests the account's global rate limit does not
+ * count. A token refused outright (e.g. a token without the permission) keeps the account API; a transient failure throws.
+ */
+export async function batchConfig(config: ImagesApiConfig): Promise<ImagesApiConfig> {
+    const path = `${imagePath(config)}/batch_token`;
+    const response = await send(config, "GET", path);
+    const envelope = await envelopeOf(response);
+    const token = (envelope.result as { token?: unknown } | undefined)?.token;
+    if (response.status >= 300 || envelope.success === false || typeof token !== "string") return config;
+    const origin = config.baseUrl.replace(/\/$/, "") === DEFAULT_API_BASE ? "https://batch.imagedelivery.net" : `${new URL(config.baseUrl).origin}/batch`;
+    return { ...config, baseUrl: origin, token, batch: true };
 }

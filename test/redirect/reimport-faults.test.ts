@@ -1,0 +1,160 @@
+import { strict as assert } from "assert";
+import { createHash, createHmac } from "crypto";
+import { Emulator, startEmulator } from "../emulator";
+import { pngBytes } from "../emulator/fixtures";
+import { RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
+
+const SECRET = "whsec-reimport-faults";
+const WEBHOOK = "http://old-cdn.test/_sourcing-kit/webhook";
+const hashOf = (bytes: Buffer) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+function signed(body: string): RequestInit {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = createHmac("sha256", SECRET).update(`${timestamp}.${body}`).digest("hex");
+    return { method: "POST", body, headers: { "x-sourcing-kit-timestamp": String(timestamp), "x-sourcing-kit-signature": `sha256=${signature}` } };
+}
+
+describe("redirect Worker: re-import under rate limits and faults never loses the image", function () {
+    let emulator: Emulator;
+    let throttled: Emulator;
+    let source: RecordingServer;
+    let workers: RedirectWorkers;
+
+    before(async () => {
+        // /v/<n>.png: a distinct valid PNG per n, so every update has new bytes.
+        source = await startServer((req) => {
+            const n = /^\/v\/(\d+)\.png$/.exec(req.url ?? "")?.[1];
+            return n === undefined ? { status: 404, body: "not found" } : { type: "image/png", body: pngBytes(Number(n)) };
+        });
+        emulator = await startEmulator();
+        throttled = await startEmulator({ batch: { requestsPerSecond: 1 } });
+        const bindings = (emu: Emulator) => ({
+            FALLBACK: "404", WEBHOOK_SECRET: SECRET, IMAGES_API_BASE: emu.baseUrl, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emu.accountId,
+        });
+        workers = await startRedirectWorkers([{ name: "edge", bindings: bindings(emulator) }, { name: "throttled", bindings: bindings(throttled) }]);
+    });
+
+    after(async () => {
+        await workers?.dispose();
+        await Promise.all([emulator?.close(), throttled?.close(), source?.close()]);
+    });
+
+    let version = 100;
+    /** Puts an image with old bytes under `id` in `emu`, with a row pointing at it; returns the bytes. */
+    const seed = async (emu: Emulator, id: string): Promise<Buffer> => {
+        const bytes = pngBytes(version++);
+        emu.images.set(id, { id, filename: "old.png", meta: { alt: "old", _skh: hashOf(bytes) }, requireSignedURLs: false,
+            uploaded: new Date().toISOString(), bytes, contentType: "image/png" });
+        await workers.db.prepare("INSERT OR REPLACE INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 's', 0)")
+            .bind(`/old/${id}`, `https://imagedelivery.net/${emu.accountHash}/${id}/public`, id).run();
+        return bytes;
+    };
+    /** A signed image.updated to fresh bytes, and those bytes. */
+    const update = (id: string): { init: RequestInit; bytes: Buffer } => {
+        const n = version++;
+        return { init: signed(JSON.stringify({ type: "image.updated", imageId: id, sourceUrl: `${source.url}/v/${n}.png` })), bytes: pngBytes(n) };
+    };
+    const send = async (worker: string, init: RequestInit) => {
+        const res = await workers.fetch(worker, WEBHOOK, init);
+        return { status: res.status, text: await res.text() };
+    };
+
+    it("a 429 burst after the DELETE is waited out (Retry-After) and ends with the new image", async () => {
+        const id = "burst/after-delete.png";
+        await seed(throttled, id);
+        throttled.resetCounters();
+        const next = update(id);
+        // The batch host allows 1 request a second here: the DELETE passes, the upload right after it gets 429s.
+        const res = await send("throttled", next.init);
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(throttled.images.get(id)!.bytes, next.bytes);
+        assert.ok((throttled.counters.byRoute["batch POST images/v1 429"] ?? 0) >= 1, JSON.stringify(throttled.counters.byRoute));
+        assert.equal(throttled.counters.deletes, 1);
+        assert.equal(throttled.counters.uploads, 1);
+    });
+
+    it("a 429 burst on the account API (short window) is waited out instead of failing the delivery", async () => {
+        const id = "burst/account.png";
+        await seed(emulator, id);
+        emulator.resetCounters();
+        emulator.setRateLimit({ requests: 2, windowSeconds: 1 });
+        try {
+            const next = update(id);
+            const res = await send("edge", next.init);
+            assert.equal(res.status, 200, res.text);
+            assert.deepEqual(emulator.images.get(id)!.bytes, next.bytes);
+            assert.ok(emulator.counters.http429 >= 1, "the account limit answered 429");
+        } finally {
+            emulator.setRateLimit({ requests: 1200, windowSeconds: 300 });
+        }
+    });
+
+    it("an account rate limit that cannot be waited out fails before the DELETE: 502, the image unchanged, the delivery retryable", async () => {
+        const id = "burst/blocked.png";
+        const old = await seed(emulator, id);
+        const next = update(id);
+        for (const allowed of [1, 2]) {
+            emulator.setRateLimit({ requests: allowed, windowSeconds: 600 });
+            const res = await send("edge", next.init);
+            emulator.setRateLimit({ requests: 1200, windowSeconds: 300 });
+            assert.equal(res.status, 502, res.text);
+            assert.match(res.text, /HTTP 429.*Retry-After 600 s would pass the 20 s/);
+            assert.deepEqual(emulator.images.get(id)!.bytes, old);
+        }
+        const res = await send("edge", next.init);
+        assert.equal(res.status, 200, `the same delivery again: ${res.text}`);
+        assert.deepEqual(emulator.images.get(id)!.bytes, next.bytes);
+    });
+
+    it("recognises its own upload by the new hash when a retried upload answers 5409 (the first answer was lost)", async () => {
+        const id = "lost/answer.png";
+        await seed(emulator, id);
+        emulator.resetCounters();
+        // Every write takes effect and then loses its answer: the DELETE is retried into a 404, the upload into a 5409.
+        emulator.setFaults({ afterWriteRate: 1, afterWriteKind: "drop", routes: "writes", seed: 1 });
+        try {
+            const next = update(id);
+            const res = await send("edge", next.init);
+            assert.equal(res.status, 200, res.text);
+            const image = emulator.images.get(id)!;
+            assert.deepEqual(image.bytes, next.bytes);
+            assert.deepEqual(image.meta, { alt: "old", _skh: hashOf(next.bytes) });
+            assert.equal(emulator.counters.byRoute["batch POST images/v1 409"], 1);
+            assert.equal(emulator.counters.uploads, 1, "no restore over the new image");
+        } finally {
+            emulator.setFaults(undefined);
+        }
+    });
+
+    it("under errors, dropped connections and lost answers on writes, every delivery ends with exactly one image: the new bytes (200) or the old ones (502), and a retried delivery lands", async () => {
+        const outcomes: Record<number, number> = {};
+        for (let s = 1; s <= 10; s++) {
+            const id = `faults/${s}.png`;
+            let current = await seed(emulator, id);
+            const others = emulator.images.size;
+            const next = update(id);
+            emulator.setFaults({ errorRate: 0.4, dropRate: 0.2, afterWriteRate: 0.3, routes: "writes", seed: s });
+            try {
+                for (let attempt = 1; ; attempt++) {
+                    const res = await send("edge", next.init);
+                    outcomes[res.status] = (outcomes[res.status] ?? 0) + 1;
+                    const image = emulator.images.get(id);
+                    assert.ok(image, `seed ${s}, attempt ${attempt}: no image under ${id} (HTTP ${res.status}: ${res.text})`);
+                    assert.equal(emulator.images.size, others, "no other image was created");
+                    if (res.status === 200) {
+                        assert.deepEqual(image.bytes, next.bytes, `seed ${s}: 200 with the new bytes`);
+                        assert.equal(image.meta._skh, hashOf(next.bytes));
+                        break;
+                    }
+                    assert.equal(res.status, 502, `seed ${s}: ${res.text}`);
+                    assert.deepEqual(image.bytes, current, `seed ${s}, attempt ${attempt}: 502 with the old bytes (${res.text})`);
+                    assert.ok(attempt < 8, `seed ${s}: the retried delivery never landed`);
+                    current = image.bytes;
+                }
+            } finally {
+                emulator.setFaults(undefined);
+            }
+        }
+        assert.ok(outcomes[502] >= 1 && outcomes[200] === 10, `both outcomes seen: ${JSON.stringify(outcomes)}`);
+    });
+});
