@@ -1,5 +1,7 @@
 import { strict as assert } from "assert";
 import { createHash, createHmac } from "crypto";
+import * as http from "http";
+import { AddressInfo } from "net";
 import { Emulator, startEmulator } from "../emulator";
 import { pngBytes } from "../emulator/fixtures";
 import { RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
@@ -14,11 +16,35 @@ function signed(body: string): RequestInit {
     return { method: "POST", body, headers: { "x-sourcing-kit-timestamp": String(timestamp), "x-sourcing-kit-signature": `sha256=${signature}` } };
 }
 
+/** Forwards to the emulator but refuses batch tokens (403, code 10000), as for an API token without that permission. */
+async function startNoBatchProxy(emu: Emulator): Promise<{ baseUrl: string; close(): Promise<void> }> {
+    const target = new URL(emu.baseUrl);
+    const server = http.createServer((req, res) => {
+        if (req.url?.endsWith("/images/v1/batch_token")) {
+            res.writeHead(403, { "content-type": "application/json" });
+            res.end(JSON.stringify({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null }));
+            return;
+        }
+        const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+        });
+        forward.on("error", () => res.destroy());
+        req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+}
+
 describe("redirect Worker: re-import under rate limits and faults never loses the image", function () {
     let emulator: Emulator;
     let throttled: Emulator;
     let source: RecordingServer;
     let workers: RedirectWorkers;
+    let noBatch: Awaited<ReturnType<typeof startNoBatchProxy>>;
 
     before(async () => {
         // /v/<n>.png: a distinct valid PNG per n, so every update has new bytes.
@@ -28,15 +54,20 @@ describe("redirect Worker: re-import under rate limits and faults never loses th
         });
         emulator = await startEmulator();
         throttled = await startEmulator({ batch: { requestsPerSecond: 1 } });
-        const bindings = (emu: Emulator) => ({
-            FALLBACK: "404", WEBHOOK_SECRET: SECRET, IMAGES_API_BASE: emu.baseUrl, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emu.accountId,
+        noBatch = await startNoBatchProxy(emulator);
+        const bindings = (emu: Emulator, base = emu.baseUrl) => ({
+            FALLBACK: "404", WEBHOOK_SECRET: SECRET, IMAGES_API_BASE: base, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emu.accountId,
         });
-        workers = await startRedirectWorkers([{ name: "edge", bindings: bindings(emulator) }, { name: "throttled", bindings: bindings(throttled) }]);
+        workers = await startRedirectWorkers([
+            { name: "edge", bindings: bindings(emulator) },
+            { name: "throttled", bindings: bindings(throttled) },
+            { name: "no-batch", bindings: bindings(emulator, noBatch.baseUrl) },
+        ]);
     });
 
     after(async () => {
         await workers?.dispose();
-        await Promise.all([emulator?.close(), throttled?.close(), source?.close()]);
+        await Promise.all([emulator?.close(), throttled?.close(), source?.close(), noBatch?.close()]);
     });
 
     let version = 100;
@@ -104,6 +135,19 @@ describe("redirect Worker: re-import under rate limits and faults never loses th
         const res = await send("edge", next.init);
         assert.equal(res.status, 200, `the same delivery again: ${res.text}`);
         assert.deepEqual(emulator.images.get(id)!.bytes, next.bytes);
+    });
+
+    it("keeps the account API for the writes when the token may not have a batch token, and still replaces the image", async () => {
+        const id = "no-batch/a.png";
+        await seed(emulator, id);
+        emulator.resetCounters();
+        const next = update(id);
+        const res = await send("no-batch", next.init);
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(emulator.images.get(id)!.bytes, next.bytes);
+        assert.deepEqual(emulator.counters.byRoute, {
+            "GET images/v1/{id} 200": 1, "GET images/v1/{id}/blob 200": 1, "DELETE images/v1/{id} 200": 1, "POST images/v1 200": 1,
+        });
     });
 
     it("recognises its own upload by the new hash when a retried upload answers 5409 (the first answer was lost)", async () => {
