@@ -73,7 +73,13 @@ function fail(method: string, path: string, status: number, envelope: Envelope):
     throw new ImagesApiError(method, path, status, errors.map((e) => e.code), errors.map((e) => e.message).join("; ") || "no error detail");
 }
 
-const notFound = (status: number, envelope: Envelope): boolean => status === 404 || envelope.errors?.some((e) => e.code === CODE_NOT_FOUND) === true;
+const CODE_NO_ROUTE = 7003;
+
+/** The image is missing (5404, or a bare 404); a 7003 "No route for the URI" is a wrong endpoint, never a missing image. */
+const notFound = (status: number, envelope: Envelope): boolean => {
+    const codes = (envelope.errors ?? []).map((e) => e.code);
+    return codes.includes(CODE_NOT_FOUND) || (status === 404 && !codes.includes(CODE_NO_ROUTE));
+};
 
 /** GET the image's details; undefined when it does not exist. */
 export async function getImage(config: ImagesApiConfig, imageId: string): Promise<ImageDetails | undefined> {
