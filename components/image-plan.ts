@@ -4,8 +4,8 @@ import { SourceError, SourceImage } from "./sources/types";
 import { normaliseUrl, urlIdentity } from "./sources/url";
 
 /** Why a listed object does not become an image. */
-export type SkipReason = "not-an-image" | "too-large" | "unsupported-format" | "empty" | "archived";
-export const SKIP_REASONS: readonly SkipReason[] = ["not-an-image", "too-large", "unsupported-format", "empty", "archived"];
+export type SkipReason = "not-an-image" | "too-large" | "unsupported-format" | "empty" | "archived" | "unaddressable-key";
+export const SKIP_REASONS: readonly SkipReason[] = ["not-an-image", "too-large", "unsupported-format", "empty", "archived", "unaddressable-key"];
 
 /** Cloudflare Images' upload limit ("10 MB"), read as 10 MiB like the emulator and the API client. */
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -24,12 +24,15 @@ const SUPPORTED_TYPES = new Set([
 const GENERIC_TYPES = new Set(["application/octet-stream", "binary/octet-stream"]);
 // Glacier Flexible Retrieval and Deep Archive need a restore before a GET; Glacier Instant Retrieval does not.
 const ARCHIVED_STORAGE_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE"]);
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 
 /**
  * Why `image` is skipped, or undefined when it should be migrated. A specific content type decides the format;
  * otherwise the extension does; an object with neither is kept (Cloudflare checks the bytes on upload).
  */
-export function skipReason(image: Pick<SourceImage, "key" | "contentType" | "size" | "storageClass">): SkipReason | undefined {
+export function skipReason(image: Pick<SourceImage, "key" | "url" | "contentType" | "size" | "storageClass">): SkipReason | undefined {
+    // "a/./b" or "a/../b" cannot be fetched by URL: every URL parser (Cloudflare's fetcher too) resolves the segment.
+    if (image.url !== undefined && DOT_SEGMENT.test(image.key)) return "unaddressable-key";
     const format = classifyFormat(image.key, image.contentType);
     if (format === "not-an-image") return "not-an-image";
     if (format === "unsupported") return "unsupported-format";

@@ -35,6 +35,10 @@ describe("image planning", () => {
             ["a Glacier object", { key: "old.jpg", storageClass: "GLACIER" }, "archived"],
             ["a Deep Archive object", { key: "old.jpg", storageClass: "DEEP_ARCHIVE" }, "archived"],
             ["a Glacier Instant Retrieval object (readable at once)", { key: "old.jpg", storageClass: "GLACIER_IR" }, undefined],
+            ["an S3 key with a .. segment (no URL can address it)", { key: "a/../b.jpg", url: "s3://bucket/a/../b.jpg" }, "unaddressable-key"],
+            ["an S3 key with a . segment", { key: "./b.jpg", url: "https://bucket.s3.example.com/./b.jpg" }, "unaddressable-key"],
+            ["dots inside a name are fine", { key: "a/..b/c..jpg", url: "s3://bucket/a/..b/c..jpg" }, undefined],
+            ["a local file with a dot segment in its key (streamed, no URL)", { key: "a/../b.jpg" }, undefined],
         ];
         for (const [what, image, expected] of cases) {
             it(`${expected ?? "keeps"}: ${what}`, () => assert.strictEqual(skipReason(image), expected));
