@@ -2,6 +2,8 @@ import * as net from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import type { MigratedImageSetArgs } from "./components/migrated-image-set";
+import type { RedirectLayerArgs } from "./components/redirect-layer";
 import { SourceSchema, type Source } from "./components/sources/schema";
 
 /** The project name, and so the namespace of every key below (`sourcing-kit:accountId`, …). */
@@ -13,36 +15,19 @@ export const DEFAULT_RATE_LIMIT = { requests: 1100, windowSeconds: 300 } as cons
 export type OnConflict = "adopt" | "overwrite" | "fail";
 
 /** One entry of `sourcing-kit:sources`: what to list, plus how its images are named and filtered. */
-export interface SourceEntry {
+export type SourceEntry = Pick<MigratedImageSetArgs, "idPrefix" | "include" | "exclude" | "sample" | "metadata" | "requireSignedURLs"> & {
     /** Stable logical name of the MigratedImageSet (given as `name`, or derived from the source). */
     name: string;
     /** `sourcing-kit:sources[i]`, for error messages further down. */
     configPath: string;
     source: Source;
-    idPrefix?: string;
-    include?: string[];
-    exclude?: string[];
-    sample?: number;
-    metadata?: Record<string, string>;
     onConflict: OnConflict;
-    requireSignedURLs?: boolean;
-}
+};
 
-export interface RedirectsConfig {
-    zoneId?: string;
-    routePattern?: string;
-    customDomain?: string;
-    fallback: "origin" | "404";
-    originUrl?: string;
-    webhookPath?: string;
-    databaseName?: string;
-    scriptName?: string;
-    shardSize?: number;
-    matchHost?: boolean;
-    flexibleVariants?: boolean;
-    cacheTtlSeconds?: number;
-    redirectMaxAgeSeconds?: number;
-}
+/** `sourcing-kit:redirects`: the RedirectLayer options a stack sets (the rest comes from the stack itself). */
+export type RedirectsConfig = Pick<RedirectLayerArgs,
+    "zoneId" | "routePattern" | "customDomain" | "fallback" | "originUrl" | "webhookPath" | "databaseName" | "scriptName" |
+    "shardSize" | "matchHost" | "flexibleVariants" | "cacheTtlSeconds" | "redirectMaxAgeSeconds">;
 
 /** The validated stack configuration. Holds secrets in plain strings: never log or export it. */
 export interface StackConfig {
