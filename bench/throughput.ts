@@ -1,3 +1,4 @@
+import { START_MARGIN_SHARE } from "../provider/rate-limiter";
 import { startEmulator, type Emulator, type EmulatorOptions } from "../test/emulator";
 import { startBenchImageOrigin, type ImageOrigin } from "./image-origin";
 import { errorMessage, round, type TableRow } from "./report";
@@ -144,10 +145,10 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
         if (spec.parallelism) {
             row.parallelismCeiling = round(spec.parallelism / (MEAN_UPLOAD_LATENCY_MS / 1000), 1);
             // How long the provider's limiter holds a slot (provider/rate-limiter.ts): the account budget from a
-            // request's start to a window after its end; the batch budget a window plus a 5% margin from its start.
+            // request's start to a window after its end; the batch budget a window plus a margin from its start.
             row.limiterCeiling =
                 spec.uploadPath === "batch"
-                    ? round(BATCH_REQUESTS_PER_SECOND / (1 + 0.05), 2)
+                    ? round(BATCH_REQUESTS_PER_SECOND / (1 + START_MARGIN_SHARE), 2)
                     : round(SOURCING_KIT_BUDGET.requests / (SOURCING_KIT_BUDGET.windowSeconds + MEAN_UPLOAD_LATENCY_MS / 1000), 2);
         }
         Object.assign(row, account(emulator, urls, spec.uploadPath, row.seconds));

@@ -102,11 +102,11 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         const budget = { requests: 200, windowSeconds: 1, countFrom: "start" as const };
         const runs = await simulate(budget, Array(600).fill(0), Array.from({ length: 600 }, () => 100 + Math.floor(random() * 200)));
         const server = new SlidingWindowLimiter({ requests: 200, windowSeconds: 1 });
-        // On loopback a request reaches the server within a few milliseconds of its start.
+        // A request reaches the server within a few milliseconds of its start (the margin allows for much more).
         const arrivals = runs.map((r) => r.start + Math.floor(random() * 5)).sort((a, b) => a - b);
         for (const at of arrivals) assert.deepEqual(server.take("batch", at), { allowed: true });
         const last = Math.max(...runs.map((r) => r.start));
-        // 600 at 200/s with a 50 ms margin per window: about 3 windows of 1.05 s; stamped at the end it took 3.5+.
+        // 600 at 200/s with a 100 ms margin per window: 3 windows of 1.1 s; stamped at the end it took 3.4 s.
         assert.ok(last <= 3_200, `last start at ${last}`);
     });
 
