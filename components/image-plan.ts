@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { MAX_IMAGE_BYTES } from "../provider/image-format";
 import { deriveImageId } from "./image-id";
 import { SourceError, SourceImage } from "./sources/types";
 import { normaliseUrl, urlIdentity } from "./sources/url";
@@ -7,8 +8,7 @@ import { normaliseUrl, urlIdentity } from "./sources/url";
 export type SkipReason = "not-an-image" | "too-large" | "unsupported-format" | "empty" | "archived" | "unaddressable-key";
 export const SKIP_REASONS: readonly SkipReason[] = ["not-an-image", "too-large", "unsupported-format", "empty", "archived", "unaddressable-key"];
 
-/** Cloudflare Images' upload limit ("10 MB"), read as 10 MiB like the emulator and the API client. */
-export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+export { MAX_IMAGE_BYTES };
 
 const SUPPORTED_EXTENSIONS = new Set(["jpg", "jpeg", "jpe", "jfif", "pjpeg", "pjp", "png", "apng", "gif", "webp", "svg", "heic", "heif"]);
 // Images Cloudflare does not take as input (AVIF only on Enterprise plans).

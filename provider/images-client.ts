@@ -5,10 +5,11 @@ import FormData from "form-data";
 import { z } from "zod";
 import { CloudflareApiError, FileTooLargeError } from "./errors";
 import { ApiClientOptions, ApiRequest, CloudflareApi, DEFAULT_API_BASE_URL, normalizeBaseUrl } from "./http";
+import { MAX_IMAGE_BYTES } from "./image-format";
 import { DEFAULT_BATCH_BUDGET, RateBudget, RateLimiter, sharedLimiter, validateBudget } from "./rate-limiter";
 
 /** Cloudflare Images' upload limit (10 MB). */
-export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+export const MAX_UPLOAD_BYTES = MAX_IMAGE_BYTES;
 export const DEFAULT_LIST_PAGE_SIZE = 1000;
 
 export interface CfImage {

@@ -22,5 +22,5 @@ export function unpackMetadata(meta: Record<string, unknown> | null | undefined)
 
 /** Size in bytes of the metadata as Cloudflare counts it (its JSON text). */
 export function metadataBytes(meta: Record<string, unknown>): number {
-    return Buffer.byteLength(JSON.stringify(meta), "utf8");
+    return new TextEncoder().encode(JSON.stringify(meta)).length;
 }

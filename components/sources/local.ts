@@ -3,7 +3,7 @@ import { createReadStream, Dirent, promises as fs } from "fs";
 import * as path from "path";
 import { extensionOf, skipReason } from "../image-plan";
 import { LocalSource } from "./schema";
-import { sniffImageType, SNIFF_BYTES } from "./sniff";
+import { sniffImageType, SNIFF_BYTES } from "../../provider/image-format";
 import { ImageSource, SourceContext, SourceImage, sourceError } from "./types";
 
 /** Files hashed at once: enough to keep a disk busy, few enough to keep memory flat. */

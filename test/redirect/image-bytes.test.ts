@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { createHash } from "crypto";
 import { metadataBytes as providerMetadataBytes, SOURCE_HASH_KEY as PROVIDER_SOURCE_HASH_KEY } from "../../provider/source-metadata";
-import { metadataBytes, sniffImageType, SOURCE_HASH_KEY, sourceHashOf } from "../../components/redirect/image-bytes";
+import { acceptedImageType, metadataBytes, SOURCE_HASH_KEY, sourceHashOf } from "../../components/redirect/image-bytes";
 import { jpegBytes, pngBytes } from "../emulator/fixtures";
 
 describe("the Worker's checks of a new source (image-bytes)", () => {
@@ -16,9 +16,10 @@ describe("the Worker's checks of a new source (image-bytes)", () => {
         ["JSON", Buffer.from('{"error":"not found"}'), undefined],
         ["a truncated PNG signature", pngBytes(4).subarray(0, 5), undefined],
         ["nothing", new Uint8Array(0), undefined],
+        ["a TIFF (an image Cloudflare refuses)", Buffer.from("II*\0\x08\x00\x00\x00", "latin1"), undefined],
     ];
     for (const [what, bytes, expected] of cases) {
-        it(`sniffs ${what} as ${expected ?? "no image"}`, () => assert.equal(sniffImageType(bytes), expected));
+        it(`sniffs ${what} as ${expected ?? "no image"}`, () => assert.equal(acceptedImageType(bytes), expected));
     }
 
     it("records sha256:<hex> of the bytes under the provider's reserved source-hash key", async () => {

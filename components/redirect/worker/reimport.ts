@@ -3,7 +3,7 @@
  * first (nothing changes when it is unusable), the current image's bytes and details are kept, then DELETE + upload of
  * the fetched bytes; when that fails, the kept bytes go back under the same ID.
  */
-import { MAX_IMAGE_BYTES, METADATA_MAX_BYTES, metadataBytes, sniffImageType, SOURCE_HASH_KEY, sourceHashOf } from "../image-bytes";
+import { acceptedImageType, MAX_IMAGE_BYTES, METADATA_MAX_BYTES, metadataBytes, SOURCE_HASH_KEY, sourceHashOf } from "../image-bytes";
 import {
     batchConfig, CODE_EXISTS, deleteImage, getImage, getImageBlob, ImageFile, ImagesApiConfig, ImagesApiError, uploadImageFile,
 } from "./images-api";
@@ -49,8 +49,10 @@ export async function fetchSourceImage(sourceUrl: string): Promise<ImageFile> {
     if (bytes === undefined) throw refuse(`is over the ${MAX_IMAGE_BYTES}-byte upload limit`);
     if (bytes.length === 0) throw refuse("is empty");
     const header = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    const contentType = sniffImageType(bytes) ?? (header.startsWith("image/") ? header : undefined);
-    if (contentType === undefined) throw refuse(`is not an image (content-type "${header || "none"}", bytes of no image format)`);
+    const contentType = acceptedImageType(bytes);
+    if (contentType === undefined) {
+        throw refuse(`is not an image (content-type "${header || "none"}"; Cloudflare Images takes PNG, JPEG, GIF, WebP, SVG or HEIC bytes)`);
+    }
     return { bytes, contentType, filename: filenameOf(sourceUrl) };
 }
 
