@@ -488,6 +488,9 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     if (webhookSecret !== undefined && redirectsText !== undefined && !scopedToken) {
         problems.push(`${key("webhookSecret")}: needs ${key("scopedToken")} true: the Worker handles webhooks with the scoped token (the bootstrap token never goes into a Worker)`);
     }
+    if (webhookSecret !== undefined && redirectsText !== undefined && scopedToken && ipsText !== undefined) {
+        problems.push(`${key("tokenAllowedIps")}: the redirect Worker calls the Images API with the scoped token from Cloudflare's edge, outside these addresses, so every webhook would fail; remove ${key("tokenAllowedIps")} or ${key("webhookSecret")}`);
+    }
     if (webhookSecret !== undefined && redirectsText === undefined) {
         problems.push(`${key("webhookSecret")}: has no effect without ${key("redirects")} (webhooks are served by the redirect Worker); remove it or configure redirects`);
     }

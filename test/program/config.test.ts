@@ -189,6 +189,13 @@ describe("stack config: the bad-config table (every problem at once, by config p
             ],
         },
         {
+            name: "webhooks with a scoped token limited to IP ranges the Worker does not call from",
+            raw: stack({ "sourcing-kit:redirects": json(REDIRECTS), "sourcing-kit:webhookSecret": "whsec", "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24"]) }),
+            problems: [
+                "sourcing-kit:tokenAllowedIps: the redirect Worker calls the Images API with the scoped token from Cloudflare's edge, outside these addresses, so every webhook would fail; remove sourcing-kit:tokenAllowedIps or sourcing-kit:webhookSecret",
+            ],
+        },
+        {
             name: "a source field with the wrong type, and a refinement from the source schema",
             raw: stack({ "sourcing-kit:sources": json([{ kind: "s3", bucket: "s3://acme/photos", forcePathStyle: "yes" }]) }),
             problems: [
@@ -275,16 +282,23 @@ describe("stack config: valid stacks", () => {
         assert.strictEqual(result.config.sources[0]!.name, "local-images");
     });
 
-    it("accepts redirects with a custom domain and a 404 fallback, and a webhook secret", () => {
+    it("accepts redirects with a custom domain and a 404 fallback, a webhook secret, and a token expiry", () => {
         const result = parseStackConfig(stack({
             "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300 }),
             "sourcing-kit:webhookSecret": "whsec",
-            "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "2001:db8::/32"]),
             "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z",
         }));
         assert.ok(result.ok);
         assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300 }, "a custom domain needs no zone ID");
         assert.strictEqual(result.config.webhookSecret, "whsec");
+    });
+
+    it("accepts a scoped token limited to IP ranges when no Worker needs it", () => {
+        const result = parseStackConfig(stack({
+            "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404" }),
+            "sourcing-kit:tokenAllowedIps": json(["203.0.113.0/24", "2001:db8::/32"]),
+        }));
+        assert.ok(result.ok);
         assert.deepStrictEqual(result.config.tokenAllowedIps, ["203.0.113.0/24", "2001:db8::/32"]);
     });
 });
