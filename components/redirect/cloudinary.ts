@@ -6,7 +6,25 @@
  */
 
 const DELIVERY_TYPES = new Set(["upload", "fetch", "private", "authenticated"]);
-const TRANSFORM_SEGMENT = /^[a-z]{1,3}_[^,/]+(?:,[a-z]{1,3}_[^,/]+)*$/;
+/**
+ * Cloudinary's transformation parameter names (https://cloudinary.com/documentation/transformation_reference), the
+ * ones a delivery URL can carry as `<name>_<value>`. A path segment is a transformation only when EVERY
+ * comma-separated part is one of these with a value: `w_300,c_fill` is, `web_assets` / `img_2020` / `my_folder`
+ * (ordinary folders) are not, and stripping them would redirect to a different image.
+ */
+const TRANSFORM_PARAMETERS = new Set([
+    "a", "ac", "af", "ar", "b", "bo", "br", "c", "cs", "co", "d", "dl", "dn", "dpr", "du", "e", "eo", "f", "fl", "fn", "fps",
+    "g", "h", "if", "kf", "ki", "l", "o", "pg", "q", "r", "so", "sp", "t", "u", "vc", "vs", "w", "x", "y", "z",
+]);
+
+/** `<known parameter>_<value>` for every comma-separated part (a value may itself hold `_`, e.g. `g_north_east`). */
+function isTransformSegment(segment: string): boolean {
+    if (segment === "" || /^v\d+$/.test(segment)) return false;
+    return segment.split(",").every((part) => {
+        const underscore = part.indexOf("_");
+        return underscore > 0 && underscore < part.length - 1 && TRANSFORM_PARAMETERS.has(part.slice(0, underscore));
+    });
+}
 const CROPS: Record<string, string> = { fill: "cover", lfill: "cover", thumb: "cover", fit: "contain", limit: "scale-down", pad: "pad", lpad: "pad" };
 const FORMATS: Record<string, string> = { auto: "auto", webp: "webp", avif: "avif", jpg: "jpg", jpeg: "jpeg" };
 
@@ -25,7 +43,7 @@ export function cloudinaryFallback(key: string): CloudinaryFallback | undefined 
     const [cloud, resourceType, deliveryType, ...rest] = segments;
     if (!cloud || resourceType !== "image" || !DELIVERY_TYPES.has(deliveryType ?? "")) return undefined;
     let transforms = 0;
-    while (transforms < rest.length - 1 && TRANSFORM_SEGMENT.test(rest[transforms]) && !/^v\d+$/.test(rest[transforms])) transforms++;
+    while (transforms < rest.length - 1 && isTransformSegment(rest[transforms])) transforms++;
     if (transforms === 0) return undefined;
     const query = new URLSearchParams();
     for (const component of rest.slice(0, transforms).join(",").split(",")) {

@@ -110,6 +110,15 @@ describe("Cloudinary transformed paths", () => {
         assert.equal(cloudinaryFallback("/a/b/c/w_100/d.jpg"), undefined);
         assert.equal(cloudinaryFallback("/demo/image/upload/w_100"), undefined);
     });
+
+    it("keeps ordinary folders with an underscore (web_assets, img_2020, my_folder): only known parameters are transformations", () => {
+        for (const folder of ["web_assets", "img_2020", "my_folder", "ab_c", "w_300,web_assets", "w_", "_300", "v_1"]) {
+            assert.equal(cloudinaryFallback(`/demo/image/upload/${folder}/logo.png`), undefined, folder);
+        }
+        assert.equal(cloudinaryFallback("/demo/image/upload/w_300,web_assets/logo.png"), undefined);
+        assert.equal(cloudinaryFallback("/demo/image/upload/c_fill,w_300/web_assets/logo.png")?.key, "/demo/image/upload/web_assets/logo.png");
+        assert.equal(cloudinaryFallback("/demo/image/upload/g_north_east,l_text:Arial_20:hi/fl_progressive/v9/a.jpg")?.key, "/demo/image/upload/v9/a.jpg");
+    });
 });
 
 describe("origin passthrough URLs", () => {

@@ -72,6 +72,7 @@ describe("redirect Worker in workerd", function () {
             "/raw-unicode.jpg": "https://imagedelivery.net/hash-test/caf\u00e9 1/public",
             "/demo/image/upload/v1700000000/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
             "/demo/image/upload/shop/boot.jpg": "https://imagedelivery.net/hash-test/shop/boot/public",
+            "/demo/image/upload/logo.png": "https://imagedelivery.net/hash-test/logo/public",
         };
         await workers.db.batch(upsertStatements("test-shard", rows).map((s) => workers.db.prepare(s.sql).bind(...s.params)));
     });
@@ -168,6 +169,17 @@ describe("redirect Worker in workerd", function () {
             const strict = await workers.fetch("strict", `${HOST}/demo/image/upload/c_limit,w_64/shop/boot.jpg`);
             assert.equal(strict.status, 301);
             assert.equal(strict.headers.get("location"), "https://imagedelivery.net/hash-test/shop/boot/public");
+        });
+
+        it("never strips an ordinary folder with an underscore (web_assets, img_2020): no 301 to a different image", async () => {
+            for (const folder of ["web_assets", "img_2020", "my_folder"]) {
+                const res = await workers.fetch("strict", `${HOST}/demo/image/upload/${folder}/logo.png`);
+                assert.equal(res.status, 404, folder);
+                assert.equal(res.headers.get("location"), null, folder);
+            }
+            const transformed = await workers.fetch("strict", `${HOST}/demo/image/upload/w_300,c_fill/logo.png`);
+            assert.equal(transformed.status, 301);
+            assert.equal(transformed.headers.get("location"), "https://imagedelivery.net/hash-test/logo/public");
         });
     });
 
