@@ -1,10 +1,17 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_API_BASE_URL, UNKNOWN } from "./image-inputs";
 
-/** Inputs whose change means a different image: the old one goes, a new one is uploaded. */
-export const REPLACE_KEYS = ["accountId", "imageId", "url", "filePath", "sourceHash"] as const;
-/** Inputs changed in place: metadata and access by PATCH; credentials and endpoint with no API call at all. */
-export const UPDATE_KEYS = ["metadata", "requireSignedURLs", "apiToken", "apiBaseUrl"] as const;
+/**
+ * Inputs whose change means a different image: the old one goes, a new one is uploaded. Where the bytes come from
+ * (`url`, `filePath`) is not among them: the same source hash means the same bytes, so a moved checkout, a new
+ * public base URL or a bucket made private must not delete and re-upload every image.
+ */
+export const REPLACE_KEYS = ["accountId", "imageId", "sourceHash"] as const;
+/**
+ * Inputs changed in place: metadata and access by PATCH; credentials, endpoint and the source's location with no
+ * API call at all.
+ */
+export const UPDATE_KEYS = ["metadata", "requireSignedURLs", "apiToken", "apiBaseUrl", "url", "filePath"] as const;
 
 // Absent and default mean the same image, so they must not show up as a change.
 const DEFAULTS: Record<string, unknown> = { requireSignedURLs: false, metadata: {}, apiBaseUrl: DEFAULT_API_BASE_URL };

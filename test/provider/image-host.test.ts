@@ -140,7 +140,7 @@ describe("CloudflareImage in the real dynamic provider host", function () {
         assert.equal(result.counts.replace, 3);
         assert.equal(result.counts.same, N - 3);
         for (const s of result.steps.filter((s) => s.op === "replace")) {
-            assert.deepEqual(s.replaces, ["url", "sourceHash"]);
+            assert.deepEqual(s.replaces, ["sourceHash"]);
             assert.equal(s.deleteBeforeReplace, true);
         }
         assert.equal(emu.counters.deletes, 3);

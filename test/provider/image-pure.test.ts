@@ -51,13 +51,16 @@ describe("CloudflareImage diff (pure)", () => {
     it("absent and default values are the same image", () => {
         assert.deepEqual(diffImage({ ...good }, { ...good, metadata: {}, requireSignedURLs: false, apiBaseUrl: "https://api.cloudflare.com/client/v4" }), { changes: false });
     });
-    for (const key of ["sourceHash", "url"] as const) {
-        it(`a new ${key} replaces, deleting first because the custom ID stays`, () => {
-            assert.deepEqual(diffImage(olds, { ...news, [key]: `${good[key]}-2` }), { changes: true, replaces: [key], deleteBeforeReplace: true });
-        });
-    }
-    it("url to filePath replaces; a new imageId replaces create-before-delete", () => {
-        assert.deepEqual(diffImage(olds, { ...news, url: undefined, filePath: "a.jpg" }).replaces, ["url", "filePath"]);
+    it("a new sourceHash replaces, deleting first because the custom ID stays", () => {
+        assert.deepEqual(diffImage(olds, { ...news, sourceHash: `${good.sourceHash}-2` }), { changes: true, replaces: ["sourceHash"], deleteBeforeReplace: true });
+        assert.deepEqual(diffImage(olds, { ...news, url: `${good.url}-2`, sourceHash: `${good.sourceHash}-2` }), { changes: true, replaces: ["sourceHash"], deleteBeforeReplace: true });
+    });
+    it("the same bytes from another place (new url, url to filePath, a moved checkout) is an update with no API call", () => {
+        assert.deepEqual(diffImage(olds, { ...news, url: `${good.url}-2` }), { changes: true });
+        assert.deepEqual(diffImage(olds, { ...news, url: undefined, filePath: "/elsewhere/checkout/a.jpg" }), { changes: true });
+        assert.deepEqual(needsPatch(olds, { ...news, url: undefined, filePath: "/elsewhere/checkout/a.jpg" }), { metadata: false, requireSignedURLs: false });
+    });
+    it("a new imageId replaces create-before-delete", () => {
         assert.deepEqual(diffImage(olds, { ...news, imageId: "other.jpg" }), { changes: true, replaces: ["imageId"], deleteBeforeReplace: false });
     });
     it("metadata, token and endpoint changes are updates; only metadata needs a PATCH", () => {
