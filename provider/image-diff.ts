@@ -16,7 +16,8 @@ export const UPDATE_KEYS = ["metadata", "requireSignedURLs", "apiToken", "apiBas
 // Absent and default mean the same image, so they must not show up as a change.
 const DEFAULTS: Record<string, unknown> = { requireSignedURLs: false, metadata: {}, apiBaseUrl: DEFAULT_API_BASE_URL };
 
-function canonical(value: unknown): string {
+/** JSON with object keys sorted, so key order is never a change. */
+export function canonical(value: unknown): string {
     if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
     if (value && typeof value === "object") {
         const entries = Object.entries(value)

@@ -5,10 +5,10 @@ import { batches, deleteStatements, diffRows, MAX_ROWS_PER_SHARD, Rows, Statemen
 import { schemaStatements } from "../components/redirect/schema";
 import { D1Client } from "./d1-client";
 import { CloudflareApiError, redact } from "./errors";
+import { canonical } from "./image-diff";
+import { UNKNOWN } from "./image-inputs";
 import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken } from "./provider-config";
 
-/** The value the engine sends for an input that is not known yet (e.g. during `pulumi preview`). */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 // Module state lives in the host process for one deployment (the shim requires this module once per process).
 let settings: ProviderSettings = { aws: {} };
@@ -78,7 +78,7 @@ function parseInputs(props: Record<string, unknown>): RowsInputs {
 /** Diff, pure: a new database/account/shard replaces; rows changes update; token or base URL alone updates without writes. */
 export function diffRowsInputs(olds: Record<string, unknown>, news: Record<string, unknown>): pulumi.dynamic.DiffResult {
     const replaces = ["accountId", "databaseId", "shard"].filter((k) => olds[k] !== news[k]);
-    const changed = ["rows", "apiToken", "apiBaseUrl"].filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+    const changed = ["rows", "apiToken", "apiBaseUrl"].filter((k) => canonical(olds[k]) !== canonical(news[k]));
     const all = [...replaces, ...changed];
     return { changes: all.length > 0, replaces, deleteBeforeReplace: false };
 }

@@ -22,21 +22,29 @@ export function parseS3Url(url: string): { bucket: string; key: string } {
  */
 export async function presignS3Url(url: string, options: S3Options | undefined, aws: AwsSettings, env: NodeJS.ProcessEnv = process.env): Promise<string> {
     const { bucket, key } = parseS3Url(url);
-    const credentials = aws.accessKey && aws.secretKey
-        ? { accessKeyId: aws.accessKey, secretAccessKey: aws.secretKey, sessionToken: aws.token }
-        : undefined;
-    const client = new S3Client({
-        region: options?.region ?? aws.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
-        endpoint: options?.endpoint,
-        forcePathStyle: options?.forcePathStyle,
-        credentials,
-    });
+    const client = clientFor(options, aws, env);
     try {
         return await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: PRESIGN_EXPIRES_SECONDS });
     } catch (e) {
         throw new Error(`url ${url}: cannot presign the S3 object (${(e as Error).message}); set aws:accessKey and ` +
             `aws:secretKey (secret) or AWS credentials in the environment, and s3.region`);
-    } finally {
-        client.destroy();
     }
+}
+
+// One client per endpoint and credentials for the host process: each new client would resolve the AWS credential
+// chain again (files, SSO, instance metadata), once per image.
+const clients = new Map<string, S3Client>();
+
+function clientFor(options: S3Options | undefined, aws: AwsSettings, env: NodeJS.ProcessEnv): S3Client {
+    const region = options?.region ?? aws.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
+    const cacheKey = JSON.stringify([region, options?.endpoint, options?.forcePathStyle, aws.accessKey, aws.secretKey, aws.token]);
+    let client = clients.get(cacheKey);
+    if (!client) {
+        const credentials = aws.accessKey && aws.secretKey
+            ? { accessKeyId: aws.accessKey, secretAccessKey: aws.secretKey, sessionToken: aws.token }
+            : undefined;
+        client = new S3Client({ region, endpoint: options?.endpoint, forcePathStyle: options?.forcePathStyle, credentials });
+        clients.set(cacheKey, client);
+    }
+    return client;
 }
