@@ -404,6 +404,27 @@ describe("redirect Worker in workerd", function () {
             assert.equal(emulator.counters.requests, 0);
         });
 
+        it("answers 413 to a body over 64 KiB before any signature check: by content-length unread, and by a streamed body cut off at the limit", async () => {
+            emulator.resetCounters();
+            const declared = await workers.fetch("edge", WEBHOOK, { method: "POST", body: "x".repeat(64 * 1024 + 1) });
+            assert.equal(declared.status, 413);
+            // A streamed body (chunked, no content-length) over the limit.
+            let pulled = 0;
+            const chunked = new ReadableStream<Uint8Array>({
+                pull(controller) {
+                    if (++pulled > 5) controller.close();
+                    else controller.enqueue(new Uint8Array(16 * 1024).fill(120));
+                },
+            });
+            const streamed = await workers.fetch("edge", WEBHOOK, { method: "POST", body: chunked, duplex: "half" } as RequestInit);
+            assert.equal(streamed.status, 413);
+            // A signed body just under the limit is still read and checked.
+            const padded = JSON.stringify({ type: "image.deleted", imageId: "not/ours" }) + " ".repeat(60 * 1024);
+            const under = await workers.fetch("edge", WEBHOOK, signed(padded));
+            assert.equal(under.status, 404);
+            assert.equal(emulator.counters.requests, 0);
+        });
+
         it("answers 400 for a signed body that is not an event", async () => {
             const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.renamed", imageId: "x" })));
             assert.equal(res.status, 400);

@@ -10,6 +10,7 @@ import { originTarget } from "../origin-url";
 import { checkSignature, MAX_SKEW_SECONDS } from "./signature";
 import { deleteImage, ImagesApiConfig, ImagesApiError } from "./images-api";
 import { EventRefused, reimportImage, ReimportFailed } from "./reimport";
+import { declaredOver, readAtMost } from "./read-body";
 
 // ---------------------------------------------------------------- Types
 // (Only functions and the default handler may be exported: workerd treats every export as an entrypoint.)
@@ -295,8 +296,20 @@ function failure(error: unknown): Response {
 
 async function webhook(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
-    const body = await request.text();
-    if (new TextEncoder().encode(body).length > MAX_WEBHOOK_BODY_BYTES) return json(413, { error: "body over 64 KiB" });
+    // Never hold an unsigned body of any size: refuse a declared one over the limit unread, stop reading past it.
+    const tooLarge = () => json(413, { error: `body over ${MAX_WEBHOOK_BODY_BYTES / 1024} KiB` });
+    if (declaredOver(request.headers, MAX_WEBHOOK_BODY_BYTES)) {
+        await request.body?.cancel().catch(() => undefined);
+        return tooLarge();
+    }
+    let bytes: Uint8Array | undefined;
+    try {
+        bytes = await readAtMost(request, MAX_WEBHOOK_BODY_BYTES);
+    } catch (error) {
+        return json(400, { error: `body could not be read: ${message(error)}` });
+    }
+    if (bytes === undefined) return tooLarge();
+    const body = new TextDecoder().decode(bytes);
     const now = Math.floor(Date.now() / 1000);
     const check = await checkSignature(env.WEBHOOK_SECRET!, request.headers.get("x-sourcing-kit-timestamp"),
         request.headers.get("x-sourcing-kit-signature"), body, now);

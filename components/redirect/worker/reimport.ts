@@ -7,6 +7,7 @@ import { acceptedImageType, MAX_IMAGE_BYTES, METADATA_MAX_BYTES, metadataBytes, 
 import {
     batchConfig, CODE_EXISTS, deleteImage, getImage, getImageBlob, ImageFile, ImagesApiConfig, ImagesApiError, uploadImageFile,
 } from "./images-api";
+import { readAtMost } from "./read-body";
 import { RESTORE_RETRY } from "./retry";
 
 /** A webhook refused before anything changed: 404 (not an image of the migration) or 422 (the new source is unusable). */
@@ -54,31 +55,6 @@ export async function fetchSourceImage(sourceUrl: string): Promise<ImageFile> {
         throw refuse(`is not an image (content-type "${header || "none"}"; Cloudflare Images takes PNG, JPEG, GIF, WebP, SVG or HEIC bytes)`);
     }
     return { bytes, contentType, filename: filenameOf(sourceUrl) };
-}
-
-/** The body, or undefined as soon as it passes `limit` bytes (the rest is not read). */
-async function readAtMost(response: Response, limit: number): Promise<Uint8Array | undefined> {
-    if (!response.body) return new Uint8Array(0);
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.length;
-        if (size > limit) {
-            await reader.cancel();
-            return undefined;
-        }
-        chunks.push(value);
-    }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-        bytes.set(chunk, offset);
-        offset += chunk.length;
-    }
-    return bytes;
 }
 
 function filenameOf(sourceUrl: string): string {
