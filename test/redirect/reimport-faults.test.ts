@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import { createHash, createHmac } from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { Emulator, startEmulator } from "../emulator";
+import { Emulator, startEmulator, StoredImage } from "../emulator";
 import { pngBytes } from "../emulator/fixtures";
 import { RecordingServer, RedirectWorkers, startRedirectWorkers, startServer } from "./fixtures";
 
@@ -39,12 +39,39 @@ async function startNoBatchProxy(emu: Emulator): Promise<{ baseUrl: string; clos
     };
 }
 
+/** Forwards to the emulator; before the first upload (POST …/images/v1) goes through, puts `foreign` under its ID out of band. */
+async function startIntruderProxy(emu: Emulator, foreign: () => StoredImage): Promise<{ baseUrl: string; close(): Promise<void> }> {
+    const target = new URL(emu.baseUrl);
+    let intruded = false;
+    const server = http.createServer((req, res) => {
+        if (!intruded && req.method === "POST" && /\/images\/v1(\?|$)/.test(req.url ?? "")) {
+            intruded = true;
+            const image = foreign();
+            emu.images.set(image.id, image);
+        }
+        const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+        });
+        forward.on("error", () => res.destroy());
+        req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+}
+
 describe("redirect Worker: re-import under rate limits and faults never loses the image", function () {
     let emulator: Emulator;
     let throttled: Emulator;
     let source: RecordingServer;
     let workers: RedirectWorkers;
     let noBatch: Awaited<ReturnType<typeof startNoBatchProxy>>;
+    let intruder: Awaited<ReturnType<typeof startIntruderProxy>>;
+    const INTRUDED_ID = "intruder/no-hash.png";
+    const foreignBytes = pngBytes(9999);
 
     before(async () => {
         // /v/<n>.png: a distinct valid PNG per n, so every update has new bytes.
@@ -55,6 +82,8 @@ describe("redirect Worker: re-import under rate limits and faults never loses th
         emulator = await startEmulator();
         throttled = await startEmulator({ batch: { requestsPerSecond: 1 } });
         noBatch = await startNoBatchProxy(emulator);
+        intruder = await startIntruderProxy(emulator, () => ({ id: INTRUDED_ID, filename: "foreign.png", meta: { owner: "someone else" },
+            requireSignedURLs: false, uploaded: new Date().toISOString(), bytes: foreignBytes, contentType: "image/png" }));
         const bindings = (emu: Emulator, base = emu.baseUrl) => ({
             FALLBACK: "404", WEBHOOK_SECRET: SECRET, IMAGES_API_BASE: base, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emu.accountId,
         });
@@ -62,12 +91,13 @@ describe("redirect Worker: re-import under rate limits and faults never loses th
             { name: "edge", bindings: bindings(emulator) },
             { name: "throttled", bindings: bindings(throttled) },
             { name: "no-batch", bindings: bindings(emulator, noBatch.baseUrl) },
+            { name: "intruder", bindings: bindings(emulator, intruder.baseUrl) },
         ]);
     });
 
     after(async () => {
         await workers?.dispose();
-        await Promise.all([emulator?.close(), throttled?.close(), source?.close(), noBatch?.close()]);
+        await Promise.all([emulator?.close(), throttled?.close(), source?.close(), noBatch?.close(), intruder?.close()]);
     });
 
     let version = 100;
@@ -148,6 +178,21 @@ describe("redirect Worker: re-import under rate limits and faults never loses th
         assert.deepEqual(emulator.counters.byRoute, {
             "GET images/v1/{id} 200": 1, "GET images/v1/{id}/blob 200": 1, "DELETE images/v1/{id} 200": 1, "POST images/v1 200": 1,
         });
+    });
+
+    it("does not call a foreign image without _skh 'restored' when the backup had no _skh either (undefined is no hash)", async () => {
+        const id = INTRUDED_ID;
+        const old = pngBytes(version++);
+        emulator.images.set(id, { id, filename: "old.png", meta: { alt: "old" }, requireSignedURLs: false,
+            uploaded: new Date().toISOString(), bytes: old, contentType: "image/png" });
+        await workers.db.prepare("INSERT OR REPLACE INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 's', 0)")
+            .bind(`/old/${id}`, `https://imagedelivery.net/${emulator.accountHash}/${id}/public`, id).run();
+        // After the DELETE, another image (no _skh) lands under the ID: the upload and the restore both answer 5409.
+        const res = await send("intruder", update(id).init);
+        assert.equal(res.status, 502, res.text);
+        assert.doesNotMatch(res.text, /previous image was restored/);
+        assert.match(res.text, /neither the previous nor the new image/);
+        assert.deepEqual(emulator.images.get(id)!.bytes, foreignBytes);
     });
 
     it("recognises its own upload by the new hash when a retried upload answers 5409 (the first answer was lost)", async () => {

@@ -132,7 +132,9 @@ async function restore(images: ImagesApiConfig, imageId: string, backup: ImageFi
         if (error instanceof ImagesApiError && error.codes.includes(CODE_EXISTS)) {
             const found = await existing(images, imageId);
             if (found && "hash" in found && found.hash === newHash) return { kind: "new", variants: found.variants };
-            if (found && "hash" in found && found.hash === options.metadata[SOURCE_HASH_KEY]) {
+            // Only a defined backup hash identifies the backup: a foreign image without `_skh` is not "restored".
+            const backupHash = options.metadata[SOURCE_HASH_KEY];
+            if (found && "hash" in found && backupHash !== undefined && found.hash === backupHash) {
                 return { kind: "restored", message: "the previous image was restored (or never deleted)" };
             }
             if (!found) return { kind: "missing", message: `${imageId} answered "already exists" to the restore, then "not found": it is missing until a retry succeeds` };
