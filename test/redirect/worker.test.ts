@@ -41,6 +41,7 @@ describe("redirect Worker in workerd", function () {
         const sources: Record<string, ServerAnswer> = {
             "/shoe-v2.png": { type: "image/png", body: pngBytes(2) },
             "/page.html": { type: "text/html", body: "<!doctype html><p>moved</p>" },
+            "/lying.png": { type: "image/png", body: "<!doctype html><p>an error page served as image/png</p>" },
             "/big.png": { type: "image/png", body: pngOfSize(MAX_IMAGE_BYTES + 1) },
             "/big-chunked.png": { type: "image/png", body: pngOfSize(MAX_IMAGE_BYTES + 1), chunked: true },
             "/huge-dimensions.png": { type: "image/png", body: pngHeaderOnly(20_000, 20_000) },
@@ -361,6 +362,7 @@ describe("redirect Worker in workerd", function () {
             const before = emulator.images.get("products/shoe")!;
             emulator.resetCounters();
             for (const [sourcePath, why] of [["/gone.png", /answered HTTP 404, expected 200/], ["/page.html", /is not an image \(content-type "text\/html"/],
+                ["/lying.png", /is not an image \(content-type "image\/png"/],
                 ["/big.png", /is 10485761 bytes, over the 10485760-byte upload limit/], ["/big-chunked.png", /is over the 10485760-byte upload limit/]] as const) {
                 const init = updated("products/shoe", sourcePath);
                 for (const attempt of ["first", "retry"]) {

@@ -26,7 +26,7 @@ export class ReimportFailed extends Error {
 
 const SOURCE_TIMEOUT_MS = 30_000;
 
-/** GET the new source: status 200, an image (by content type or by its bytes), at most MAX_IMAGE_BYTES. */
+/** GET the new source: status 200, bytes that sniff as an accepted image (the content type is not trusted), at most MAX_IMAGE_BYTES. */
 export async function fetchSourceImage(sourceUrl: string): Promise<ImageFile> {
     const refuse = (why: string) => new EventRefused(422, `sourceUrl ${sourceUrl}: ${why}; the current image is unchanged`);
     let response: Response;
