@@ -15,3 +15,9 @@ CREATE TABLE IF NOT EXISTS webhook_events (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS webhook_events_expires_at ON webhook_events (expires_at);
+-- Per-image high-water mark: the newest webhook timestamp applied to an image. An older (or same-second) event for
+-- the image answers 409 and changes nothing, so a late older image.updated cannot revert a newer one.
+CREATE TABLE IF NOT EXISTS webhook_image_marks (
+  image_id TEXT PRIMARY KEY NOT NULL,
+  ts INTEGER NOT NULL               -- x-sourcing-kit-timestamp (unix seconds) of the newest accepted event
+) WITHOUT ROWID;

@@ -15,7 +15,11 @@ const SECRET = "whsec-test-0123456789";
 const HOST = "http://old-cdn.test";
 const SHOE = "https://imagedelivery.net/hash-test/products/shoe/public";
 
-function signed(body: string, timestamp = Math.floor(Date.now() / 1000), secret = SECRET): RequestInit {
+/** Distinct, increasing timestamps inside the 5-minute window: events of one image apply in timestamp order. */
+let lastTimestamp = Math.floor(Date.now() / 1000) - 240;
+const nextTimestamp = (): number => ++lastTimestamp;
+
+function signed(body: string, timestamp = nextTimestamp(), secret = SECRET): RequestInit {
     const signature = createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex");
     return {
         method: "POST",
@@ -425,6 +429,34 @@ describe("redirect Worker in workerd", function () {
             const under = await workers.fetch("edge", WEBHOOK, signed(padded));
             assert.equal(under.status, 404);
             assert.equal(emulator.counters.requests, 0);
+        });
+
+        it("answers 409 and changes nothing to an event older than one already applied to the image (out of order, within the window)", async () => {
+            const older = signed(JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: `${source.url}/shoe-v2.png` }));
+            const newer = signed(JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: `${source.url}/shoe-v2.png` }));
+            const applied = await workers.fetch("edge", WEBHOOK, newer);
+            assert.equal(applied.status, 200, await applied.text());
+            const image = emulator.images.get("products/shoe");
+            const mark = await workers.db.prepare("SELECT ts FROM webhook_image_marks WHERE image_id = ?1").bind("products/shoe").first<number>("ts");
+            emulator.resetCounters();
+            const late = await workers.fetch("edge", WEBHOOK, older);
+            assert.equal(late.status, 409);
+            assert.match(((await late.json()) as { error: string }).error, /already accepted; nothing changed/);
+            assert.equal(emulator.counters.requests, 0, "the Images API was not called");
+            assert.equal(emulator.images.get("products/shoe"), image);
+            assert.equal(await workers.db.prepare("SELECT ts FROM webhook_image_marks WHERE image_id = ?1").bind("products/shoe").first<number>("ts"), mark);
+            // A same-timestamp event is not newer either; an event of another image is not held back by this one's mark.
+            const twin = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.deleted", imageId: "products/shoe" }), mark!));
+            assert.equal(twin.status, 409);
+            assert.ok(emulator.images.has("products/shoe"));
+        });
+
+        it("a refused or failed event leaves the image's mark where it was, so the same delivery can be retried", async () => {
+            const mark = () => workers.db.prepare("SELECT ts FROM webhook_image_marks WHERE image_id = ?1").bind("products/shoe").first<number>("ts");
+            const before = await mark();
+            const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.updated", imageId: "products/shoe", sourceUrl: `${source.url}/gone.png` })));
+            assert.equal(res.status, 422);
+            assert.equal(await mark(), before);
         });
 
         it("answers 400 for a signed body that is not an event", async () => {

@@ -82,6 +82,29 @@ export async function recordWebhookEvent(env: Env, id: string, nowSeconds: numbe
     return inserted.meta.changes === 1;
 }
 
+/**
+ * Raises the image's high-water mark to `ts`; false (nothing changed) when an event as new or newer was accepted.
+ * Returns the previous mark too, so a failed delivery can put it back and stay retryable.
+ */
+export async function advanceImageMark(env: Env, imageId: string, ts: number): Promise<{ advanced: boolean; previous: number | null }> {
+    const [before, upsert] = await env.DB.batch([
+        env.DB.prepare("SELECT ts FROM webhook_image_marks WHERE image_id = ?1").bind(imageId),
+        env.DB.prepare("INSERT INTO webhook_image_marks (image_id, ts) VALUES (?1, ?2) " +
+            "ON CONFLICT (image_id) DO UPDATE SET ts = excluded.ts WHERE excluded.ts > webhook_image_marks.ts").bind(imageId, ts),
+    ]);
+    const previous = (before.results[0] as { ts?: number } | undefined)?.ts ?? null;
+    return { advanced: upsert.meta.changes === 1, previous };
+}
+
+/** Undoes advanceImageMark for a delivery that was not applied (only if no newer event moved the mark since). */
+export async function restoreImageMark(env: Env, imageId: string, ts: number, previous: number | null): Promise<void> {
+    if (previous === null) {
+        await env.DB.prepare("DELETE FROM webhook_image_marks WHERE image_id = ?1 AND ts = ?2").bind(imageId, ts).run();
+    } else {
+        await env.DB.prepare("UPDATE webhook_image_marks SET ts = ?3 WHERE image_id = ?1 AND ts = ?2").bind(imageId, ts, previous).run();
+    }
+}
+
 export async function forgetWebhookEvent(env: Env, id: string): Promise<void> {
     await env.DB.prepare("DELETE FROM webhook_events WHERE id = ?1").bind(id).run();
 }
@@ -323,12 +346,25 @@ async function webhook(request: Request, env: Env): Promise<Response> {
         return failure(error);
     }
     if (!fresh) return json(401, { error: "replayed webhook" });
+    // Events of one image apply in timestamp order: an older one arriving late must not revert a newer one.
+    const ts = Number(request.headers.get("x-sourcing-kit-timestamp"));
+    let mark: { advanced: boolean; previous: number | null };
+    try {
+        mark = await advanceImageMark(env, event.imageId, ts);
+    } catch (error) {
+        await forgetWebhookEvent(env, check.signature).catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+        return failure(error);
+    }
+    if (!mark.advanced) {
+        return json(409, { error: `an event for ${event.imageId} as new or newer than timestamp ${ts} was already accepted; nothing changed` });
+    }
     try {
         const paths = await applyEvent(env, url, event);
         return json(200, { ok: true, type: event.type, imageId: event.imageId, paths });
     } catch (error) {
         // Not applied: the sender may retry the same delivery.
         await forgetWebhookEvent(env, check.signature).catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+        await restoreImageMark(env, event.imageId, ts, mark.previous).catch((e: unknown) => console.error(`webhook: cannot restore the image mark: ${message(e)}`));
         return failure(error);
     }
 }
