@@ -4,7 +4,7 @@ import { diffImage, needsPatch } from "./image-diff";
 import { checkImageInputs, ImageInputs, parseImageInputs, pickInputs } from "./image-inputs";
 import { ImageOutputs, imageOutputs, StoredImageView } from "./image-outputs";
 import { CfImage, ImagesClient } from "./images-client";
-import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken } from "./provider-config";
+import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken, withTokenFallback } from "./provider-config";
 import { packMetadata, unpackMetadata } from "./source-metadata";
 
 // Module state lives in the host process for one deployment (the shim requires this module once per process).
@@ -40,26 +40,9 @@ async function guarded<T>(props: Record<string, unknown> | undefined, work: () =
     }
 }
 
-function isAuthRejection(e: unknown): boolean {
-    return e instanceof CloudflareApiError &&
-        (e.status === 401 || e.status === 403 || e.hasCode(10000) || e.hasCode(9109));
-}
-
-/**
- * Runs `call` with the stored token, then with the configured one when Cloudflare rejects the stored token
- * (rotated or revoked since the image was created).
- */
-async function withTokenFallback<T>(stored: ImageOutputs, call: (c: ImagesClient) => Promise<T>): Promise<T> {
-    const configured = configuredApiToken(settings, process.env);
-    const tokens = [...new Set([stored.apiToken, configured].filter((t): t is string => !!t))];
-    if (tokens.length === 0) resolveApiToken(undefined, settings, process.env);
-    for (let i = 0; ; i++) {
-        try {
-            return await call(client(stored.accountId, tokens[i], stored.apiBaseUrl));
-        } catch (e) {
-            if (i + 1 >= tokens.length || !isAuthRejection(e)) throw e;
-        }
-    }
+/** `call` with a client on the stored token, falling back to the configured one (provider-config.ts). */
+function withStoredToken<T>(stored: ImageOutputs, call: (c: ImagesClient) => Promise<T>): Promise<T> {
+    return withTokenFallback(stored.apiToken, settings, process.env, (token) => call(client(stored.accountId, token, stored.apiBaseUrl)));
 }
 
 function sameUserMetadata(image: CfImage, inputs: ImageInputs): boolean {
@@ -169,7 +152,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
         return guarded(props, async () => {
             const stored = props as unknown as ImageOutputs;
-            const image = await withTokenFallback(stored, (api) => api.get(stored.imageId ?? id));
+            const image = await withStoredToken(stored, (api) => api.get(stored.imageId ?? id));
             if (!image) return { id: "" }; // gone: refresh drops it from state
             const recorded = unpackMetadata(image.meta);
             // Not validated: what Cloudflare holds now may break our rules (changed out of band); the next diff shows it.
@@ -202,7 +185,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
     async delete(id: string, props: Record<string, unknown>): Promise<void> {
         await guarded(props, async () => {
             const stored = props as unknown as ImageOutputs;
-            await withTokenFallback(stored, (api) => api.delete(stored.imageId ?? id)); // "not-found" counts as done
+            await withStoredToken(stored, (api) => api.delete(stored.imageId ?? id)); // "not-found" counts as done
         });
     },
 };

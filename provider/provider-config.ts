@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CloudflareApiError } from "./errors";
 
 /** What a dynamic provider's configure() receives: the stack config, by full key ("cloudflare:apiToken"). */
 export interface ConfigSource {
@@ -88,4 +89,29 @@ export function resolveApiToken(input: string | undefined, settings: ProviderSet
 /** The configured fallback token (config, then environment), used when a stored token is rejected. */
 export function configuredApiToken(settings: ProviderSettings, env: NodeJS.ProcessEnv): string | undefined {
     return settings.apiToken ?? nonEmpty(env.CLOUDFLARE_API_TOKEN);
+}
+
+/** Cloudflare refused the token itself (rotated, revoked, or lacking the permission), not the request. */
+export function isAuthRejection(e: unknown): boolean {
+    return e instanceof CloudflareApiError && (e.status === 401 || e.status === 403 || e.hasCode(10000) || e.hasCode(9109));
+}
+
+/**
+ * Runs `call` with the token stored in state, then with the configured one when Cloudflare rejects the stored one
+ * (rotated or revoked since the resource was written): delete and refresh keep working after a token rotation.
+ * `tokens` lists the tokens tried, for redacting messages.
+ */
+export async function withTokenFallback<T>(
+    stored: string | undefined, settings: ProviderSettings, env: NodeJS.ProcessEnv,
+    call: (token: string) => Promise<T>, tokens: string[] = [],
+): Promise<T> {
+    tokens.push(...new Set([stored, configuredApiToken(settings, env)].filter((t): t is string => !!t)));
+    if (tokens.length === 0) resolveApiToken(undefined, settings, env);
+    for (let i = 0; ; i++) {
+        try {
+            return await call(tokens[i]);
+        } catch (e) {
+            if (i + 1 >= tokens.length || !isAuthRejection(e)) throw e;
+        }
+    }
 }

@@ -7,7 +7,7 @@ import { D1Client } from "./d1-client";
 import { CloudflareApiError, redact } from "./errors";
 import { canonical } from "./image-diff";
 import { UNKNOWN } from "./image-inputs";
-import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken } from "./provider-config";
+import { ConfigSource, ProviderSettings, readProviderSettings, withTokenFallback } from "./provider-config";
 
 
 // Module state lives in the host process for one deployment (the shim requires this module once per process).
@@ -98,23 +98,11 @@ function client(props: RowsInputs, token: string): D1Client {
     });
 }
 
-function isAuthRejection(e: unknown): boolean {
-    return e instanceof CloudflareApiError && (e.status === 401 || e.status === 403 || e.hasCode(10000) || e.hasCode(9109));
-}
-
 /** Runs `work` with the resource's token, then the configured one if Cloudflare rejects it (rotated/revoked). */
 async function withClient<T>(props: RowsInputs, work: (d1: D1Client) => Promise<T>): Promise<T> {
-    const configured = configuredApiToken(settings, process.env);
-    const tokens = [...new Set([props.apiToken, configured].filter((t): t is string => !!t))];
-    if (tokens.length === 0) resolveApiToken(undefined, settings, process.env);
+    const tokens: string[] = [];
     try {
-        for (let i = 0; ; i++) {
-            try {
-                return await work(client(props, tokens[i]));
-            } catch (e) {
-                if (i + 1 >= tokens.length || !isAuthRejection(e)) throw e;
-            }
-        }
+        return await withTokenFallback(props.apiToken, settings, process.env, (token) => work(client(props, token)), tokens);
     } catch (e) {
         const message = redact(e instanceof Error ? e.message : String(e), tokens);
         throw new Error(`RedirectRows "${props.shard}" (D1 database ${props.databaseId}): ${message}`);
