@@ -16,15 +16,12 @@ function signed(body: string): RequestInit {
     return { method: "POST", body, headers: { "x-sourcing-kit-timestamp": String(timestamp), "x-sourcing-kit-signature": `sha256=${signature}` } };
 }
 
-/** Forwards to the emulator but refuses batch tokens (403, code 10000), as for an API token without that permission. */
-async function startNoBatchProxy(emu: Emulator): Promise<{ baseUrl: string; close(): Promise<void> }> {
+/** A loopback proxy in front of the emulator; `intercept` may answer a request itself (true) or let it through. */
+async function startEmulatorProxy(emu: Emulator, intercept: (req: http.IncomingMessage, res: http.ServerResponse) => boolean):
+    Promise<{ baseUrl: string; close(): Promise<void> }> {
     const target = new URL(emu.baseUrl);
     const server = http.createServer((req, res) => {
-        if (req.url?.endsWith("/images/v1/batch_token")) {
-            res.writeHead(403, { "content-type": "application/json" });
-            res.end(JSON.stringify({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null }));
-            return;
-        }
+        if (intercept(req, res)) return;
         const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
             res.writeHead(answer.statusCode ?? 502, answer.headers);
             answer.pipe(res);
@@ -39,28 +36,27 @@ async function startNoBatchProxy(emu: Emulator): Promise<{ baseUrl: string; clos
     };
 }
 
+/** Forwards to the emulator but refuses batch tokens (403, code 10000), as for an API token without that permission. */
+function startNoBatchProxy(emu: Emulator): Promise<{ baseUrl: string; close(): Promise<void> }> {
+    return startEmulatorProxy(emu, (req, res) => {
+        if (!req.url?.endsWith("/images/v1/batch_token")) return false;
+        res.writeHead(403, { "content-type": "application/json" });
+        res.end(JSON.stringify({ success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null }));
+        return true;
+    });
+}
+
 /** Forwards to the emulator; before the first upload (POST …/images/v1) goes through, puts `foreign` under its ID out of band. */
-async function startIntruderProxy(emu: Emulator, foreign: () => StoredImage): Promise<{ baseUrl: string; close(): Promise<void> }> {
-    const target = new URL(emu.baseUrl);
+function startIntruderProxy(emu: Emulator, foreign: () => StoredImage): Promise<{ baseUrl: string; close(): Promise<void> }> {
     let intruded = false;
-    const server = http.createServer((req, res) => {
+    return startEmulatorProxy(emu, (req) => {
         if (!intruded && req.method === "POST" && /\/images\/v1(\?|$)/.test(req.url ?? "")) {
             intruded = true;
             const image = foreign();
             emu.images.set(image.id, image);
         }
-        const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-        });
-        forward.on("error", () => res.destroy());
-        req.pipe(forward);
+        return false;
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`,
-        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
 }
 
 describe("redirect Worker: re-import under rate limits and faults never loses the image", function () {
