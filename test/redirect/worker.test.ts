@@ -15,9 +15,13 @@ const SECRET = "whsec-test-0123456789";
 const HOST = "http://old-cdn.test";
 const SHOE = "https://imagedelivery.net/hash-test/products/shoe/public";
 
-/** Distinct, increasing timestamps inside the 5-minute window: events of one image apply in timestamp order. */
-let lastTimestamp = Math.floor(Date.now() / 1000) - 240;
-const nextTimestamp = (): number => ++lastTimestamp;
+/**
+ * Distinct, increasing timestamps inside the 5-minute window: events of one image apply in timestamp order.
+ * Each is taken from the clock when signed (never below now - 240 s), not from when the file was loaded: mocha
+ * loads every file first, and on a slow run these tests start minutes later.
+ */
+let lastTimestamp = 0;
+const nextTimestamp = (): number => (lastTimestamp = Math.max(lastTimestamp + 1, Math.floor(Date.now() / 1000) - 240));
 
 function signed(body: string, timestamp = nextTimestamp(), secret = SECRET): RequestInit {
     const signature = createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex");
