@@ -418,16 +418,31 @@ describe("redirect Worker in workerd", function () {
             emulator.resetCounters();
             const declared = await workers.fetch("edge", WEBHOOK, { method: "POST", body: "x".repeat(64 * 1024 + 1) });
             assert.equal(declared.status, 413);
-            // A streamed body (chunked, no content-length) over the limit.
-            let pulled = 0;
-            const chunked = new ReadableStream<Uint8Array>({
-                pull(controller) {
-                    if (++pulled > 5) controller.close();
-                    else controller.enqueue(new Uint8Array(16 * 1024).fill(120));
-                },
-            });
-            const streamed = await workers.fetch("edge", WEBHOOK, { method: "POST", body: chunked, duplex: "half" } as RequestInit);
-            assert.equal(streamed.status, 413);
+            // A streamed body (chunked, no content-length) over the limit. The Worker answers before the client has
+            // sent it all, so on a loaded machine workerd may reset the connection under the unsent rest (the client
+            // sees ECONNRESET instead of the 413): that too refuses the body; the 413 must come within three tries.
+            const streamOver = async (): Promise<number | "reset"> => {
+                let pulled = 0;
+                const chunked = new ReadableStream<Uint8Array>({
+                    pull(controller) {
+                        if (++pulled > 5) controller.close();
+                        else controller.enqueue(new Uint8Array(16 * 1024).fill(120));
+                    },
+                });
+                try {
+                    const res = await workers.fetch("edge", WEBHOOK, { method: "POST", body: chunked, duplex: "half" } as RequestInit);
+                    await res.arrayBuffer();
+                    return res.status;
+                } catch (error) {
+                    const code = (error as { cause?: { code?: string } }).cause?.code;
+                    if (code === "ECONNRESET" || code === "EPIPE") return "reset";
+                    throw error;
+                }
+            };
+            const outcomes: (number | "reset")[] = [];
+            while (outcomes.length < 3 && !outcomes.includes(413)) outcomes.push(await streamOver());
+            assert.ok(outcomes.includes(413), `streamed over the limit: ${outcomes.join(", ")}`);
+            assert.ok(outcomes.every((o) => o === 413 || o === "reset"), outcomes.join(", "));
             // A signed body just under the limit is still read and checked.
             const padded = JSON.stringify({ type: "image.deleted", imageId: "not/ours" }) + " ".repeat(60 * 1024);
             const under = await workers.fetch("edge", WEBHOOK, signed(padded));
