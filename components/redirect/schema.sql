@@ -21,3 +21,11 @@ CREATE TABLE IF NOT EXISTS webhook_image_marks (
   image_id TEXT PRIMARY KEY NOT NULL,
   ts INTEGER NOT NULL               -- x-sourcing-kit-timestamp (unix seconds) of the newest accepted event
 ) WITHOUT ROWID;
+-- Per-image lease while a webhook delivery works on the image: a second delivery for the same image answers 503 with
+-- Retry-After instead of interleaving its DELETE and upload with the first one's. It expires by itself (expires_at),
+-- so a Worker invocation that dies holding it blocks the image for at most the lease time.
+CREATE TABLE IF NOT EXISTS webhook_image_leases (
+  image_id TEXT PRIMARY KEY NOT NULL,
+  holder TEXT NOT NULL,             -- the delivery's signature
+  expires_at INTEGER NOT NULL       -- unix seconds
+) WITHOUT ROWID;

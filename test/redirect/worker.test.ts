@@ -478,6 +478,89 @@ describe("redirect Worker in workerd", function () {
             assert.equal(await mark(), before);
         });
 
+        describe("one delivery per image at a time (webhook_image_leases)", () => {
+            const LEASED = "products/lease";
+            const leaseOf = () => workers.db.prepare("SELECT holder, expires_at FROM webhook_image_leases WHERE image_id = ?1").bind(LEASED)
+                .first<{ holder: string; expires_at: number }>();
+            const deleted = () => signed(JSON.stringify({ type: "image.deleted", imageId: LEASED }));
+
+            beforeEach(async () => {
+                seedImage(LEASED, OLD_BYTES, { alt: "lease", _skh: "etag-1" });
+                await workers.db.batch([
+                    workers.db.prepare("DELETE FROM webhook_image_leases WHERE image_id = ?1").bind(LEASED),
+                    workers.db.prepare("INSERT OR REPLACE INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 's', 0)")
+                        .bind("/products/lease.png", `https://imagedelivery.net/hash-test/${LEASED}/public`, LEASED),
+                ]);
+            });
+
+            it("a second delivery while the first works answers 503 with Retry-After and calls nothing; sent again afterwards it applies", async () => {
+                emulator.resetCounters();
+                emulator.setFaults({ latencyMs: [400, 400], routes: "writes" });
+                const first = updated(LEASED, "/shoe-v2.png");
+                const second = deleted();
+                let busy: Response;
+                let done: Response;
+                try {
+                    const running = workers.fetch("edge", WEBHOOK, first);
+                    for (let polls = 0; (await leaseOf()) === null; polls++) {
+                        assert.ok(polls < 500, "the first delivery never took the lease");
+                        await new Promise((resolve) => setTimeout(resolve, 10));
+                    }
+                    busy = await workers.fetch("edge", WEBHOOK, second);
+                    done = await running;
+                } finally {
+                    emulator.setFaults(undefined);
+                }
+                assert.equal(done.status, 200, await done.text());
+                assert.equal(busy.status, 503);
+                assert.match(((await busy.json()) as { error: string }).error, /^another delivery for products\/lease is in progress; nothing changed/);
+                const retryAfter = Number(busy.headers.get("retry-after"));
+                assert.ok(retryAfter >= 1 && retryAfter <= 5, `Retry-After ${retryAfter}`);
+                // Only the first delivery reached the Images API: one GET, one DELETE, one upload.
+                assert.equal(emulator.counters.byRoute["GET images/v1/{id} 200"], 1, JSON.stringify(emulator.counters.byRoute));
+                assert.equal(emulator.counters.deletes, 1);
+                assert.equal(emulator.counters.uploads, 1);
+                assert.deepEqual(emulator.images.get(LEASED)!.bytes, NEW_BYTES);
+                assert.equal(await leaseOf(), null, "the lease is released when the delivery ends");
+                // The busy answer forgot the signature: the same delivery is not a replay, and it applies now.
+                const again = await workers.fetch("edge", WEBHOOK, second);
+                assert.equal(again.status, 200, await again.clone().text());
+                assert.ok(!emulator.images.has(LEASED));
+                assert.equal(await locationOf("/products/lease.png"), null);
+            });
+
+            it("waits out a live lease of another delivery, takes over an expired one (its invocation died), and releases only its own", async () => {
+                const now = Math.floor(Date.now() / 1000);
+                await workers.db.prepare("INSERT INTO webhook_image_leases (image_id, holder, expires_at) VALUES (?1, 'other', ?2)").bind(LEASED, now + 100).run();
+                emulator.resetCounters();
+                const delivery = deleted();
+                const busy = await workers.fetch("edge", WEBHOOK, delivery);
+                assert.equal(busy.status, 503);
+                assert.equal(busy.headers.get("retry-after"), "5");
+                assert.equal(emulator.counters.requests, 0);
+                assert.deepEqual(await leaseOf(), { holder: "other", expires_at: now + 100 }, "another delivery's lease is left alone");
+                // That delivery died: its lease runs out, and the same delivery sent again takes it over.
+                await workers.db.prepare("UPDATE webhook_image_leases SET expires_at = ?2 WHERE image_id = ?1").bind(LEASED, now - 1).run();
+                const taken = await workers.fetch("edge", WEBHOOK, delivery);
+                assert.equal(taken.status, 200, await taken.clone().text());
+                assert.ok(!emulator.images.has(LEASED));
+                assert.equal(await leaseOf(), null);
+            });
+
+            it("releases the lease when the delivery fails or is out of order, so nothing stays blocked", async () => {
+                const failing = updated(LEASED, "/page.html");
+                assert.equal((await workers.fetch("edge", WEBHOOK, failing)).status, 422);
+                assert.equal(await leaseOf(), null);
+                const mark = await workers.db.prepare("SELECT ts FROM webhook_image_marks WHERE image_id = ?1").bind(LEASED).first<number>("ts");
+                // An event older than the image's mark (a body no earlier delivery signed, so not a replay).
+                const stale = signed(JSON.stringify({ type: "image.deleted", imageId: LEASED, note: "late" }), (mark ?? lastTimestamp) - 1);
+                const late = await workers.fetch("edge", WEBHOOK, stale);
+                assert.equal(late.status, 409, await late.clone().text());
+                assert.equal(await leaseOf(), null);
+                assert.ok(emulator.images.has(LEASED));
+            });
+        });
+
         it("answers 400 for a signed body that is not an event", async () => {
             const res = await workers.fetch("edge", WEBHOOK, signed(JSON.stringify({ type: "image.renamed", imageId: "x" })));
             assert.equal(res.status, 400);

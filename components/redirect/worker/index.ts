@@ -105,6 +105,34 @@ export async function restoreImageMark(env: Env, imageId: string, ts: number, pr
     }
 }
 
+/**
+ * Seconds a delivery holds its image's lease: longer than the slowest re-import the retry budgets allow (source fetch
+ * 30 s, four Images API calls of at most 20 s each, a 30 s restore, the batch token: about 160 s), so a live delivery
+ * never loses it, and short enough that a delivery whose invocation died holding it can be retried in the 5-minute
+ * signature window.
+ */
+const LEASE_SECONDS = 180;
+
+/**
+ * Takes the image's lease for `holder` unless another delivery holds an unexpired one; returns when the current lease
+ * ends either way (unix seconds).
+ */
+export async function acquireImageLease(env: Env, imageId: string, holder: string, nowSeconds: number): Promise<{ acquired: boolean; expiresAt: number }> {
+    const [taken, current] = await env.DB.batch([
+        env.DB.prepare("INSERT INTO webhook_image_leases (image_id, holder, expires_at) VALUES (?1, ?2, ?3) " +
+            "ON CONFLICT (image_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at " +
+            "WHERE webhook_image_leases.expires_at <= ?4").bind(imageId, holder, nowSeconds + LEASE_SECONDS, nowSeconds),
+        env.DB.prepare("SELECT expires_at FROM webhook_image_leases WHERE image_id = ?1").bind(imageId),
+    ]);
+    const expiresAt = (current.results[0] as { expires_at?: number } | undefined)?.expires_at ?? nowSeconds;
+    return { acquired: taken.meta.changes === 1, expiresAt };
+}
+
+/** Gives the lease back (only if `holder` still holds it). */
+export async function releaseImageLease(env: Env, imageId: string, holder: string): Promise<void> {
+    await env.DB.prepare("DELETE FROM webhook_image_leases WHERE image_id = ?1 AND holder = ?2").bind(imageId, holder).run();
+}
+
 export async function forgetWebhookEvent(env: Env, id: string): Promise<void> {
     await env.DB.prepare("DELETE FROM webhook_events WHERE id = ?1").bind(id).run();
 }
@@ -346,13 +374,41 @@ async function webhook(request: Request, env: Env): Promise<Response> {
         return failure(error);
     }
     if (!fresh) return json(401, { error: "replayed webhook" });
+    const forget = () => forgetWebhookEvent(env, check.signature)
+        .catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+    // One delivery at a time per image: two re-imports side by side could interleave their DELETEs and uploads, and
+    // the older one's bytes could end up under the ID after the newer one was applied.
+    let lease: { acquired: boolean; expiresAt: number };
+    try {
+        lease = await acquireImageLease(env, event.imageId, check.signature, now);
+    } catch (error) {
+        await forget();
+        return failure(error);
+    }
+    if (!lease.acquired) {
+        // Not applied: the same delivery may come again once the other one is done.
+        await forget();
+        const retryAfter = Math.max(1, Math.min(5, lease.expiresAt - now));
+        const busy = json(503, { error: `another delivery for ${event.imageId} is in progress; nothing changed, send this one again in ${retryAfter} s` });
+        busy.headers.set("retry-after", String(retryAfter));
+        return busy;
+    }
+    try {
+        return await applyInOrder(env, url, event, Number(request.headers.get("x-sourcing-kit-timestamp")), forget);
+    } finally {
+        await releaseImageLease(env, event.imageId, check.signature)
+            .catch((e: unknown) => console.error(`webhook: cannot release the lease of ${event.imageId}: ${message(e)}`));
+    }
+}
+
+/** Under the image's lease: applies the event if it is newer than the image's mark, putting the mark back on failure. */
+async function applyInOrder(env: Env, url: URL, event: WebhookEvent, ts: number, forget: () => Promise<void>): Promise<Response> {
     // Events of one image apply in timestamp order: an older one arriving late must not revert a newer one.
-    const ts = Number(request.headers.get("x-sourcing-kit-timestamp"));
     let mark: { advanced: boolean; previous: number | null };
     try {
         mark = await advanceImageMark(env, event.imageId, ts);
     } catch (error) {
-        await forgetWebhookEvent(env, check.signature).catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+        await forget();
         return failure(error);
     }
     if (!mark.advanced) {
@@ -363,7 +419,7 @@ async function webhook(request: Request, env: Env): Promise<Response> {
         return json(200, { ok: true, type: event.type, imageId: event.imageId, paths });
     } catch (error) {
         // Not applied: the sender may retry the same delivery.
-        await forgetWebhookEvent(env, check.signature).catch((e: unknown) => console.error(`webhook: cannot forget the signature: ${message(e)}`));
+        await forget();
         await restoreImageMark(env, event.imageId, ts, mark.previous).catch((e: unknown) => console.error(`webhook: cannot restore the image mark: ${message(e)}`));
         return failure(error);
     }
