@@ -20,6 +20,8 @@ export interface RowsInputs {
     rows: Rows;
     apiToken?: string;
     apiBaseUrl?: string;
+    /** Digest of schema.sql when the program ran (components/redirect/schema.ts); absent in states before it existed. */
+    schemaVersion?: string;
 }
 
 export interface RowsOutputs extends RowsInputs { rowCount: number }
@@ -57,6 +59,7 @@ const InputsSchema = z.object({
     }),
     apiToken: z.string().min(1, { error: "apiToken is empty: pass a token or leave it unset to use cloudflare:apiToken" }).optional(),
     apiBaseUrl: z.string().url({ error: "apiBaseUrl must be an absolute URL such as https://api.cloudflare.com/client/v4" }).optional(),
+    schemaVersion: z.string().min(1, { error: "schemaVersion is empty: leave it to RedirectRows (a digest of schema.sql)" }).optional(),
 });
 
 /** Check: zod failures as CheckFailures naming the property; unknown values (preview) are not judged. No network. */
@@ -75,10 +78,13 @@ function parseInputs(props: Record<string, unknown>): RowsInputs {
     return parsed.data;
 }
 
-/** Diff, pure: a new database/account/shard replaces; rows changes update; token or base URL alone updates without writes. */
+/**
+ * Diff, pure: a new database/account/shard replaces; rows changes update; a new schema version updates (the update
+ * applies the schema); token or base URL alone updates without writes.
+ */
 export function diffRowsInputs(olds: Record<string, unknown>, news: Record<string, unknown>): pulumi.dynamic.DiffResult {
     const replaces = ["accountId", "databaseId", "shard"].filter((k) => olds[k] !== news[k]);
-    const changed = ["rows", "apiToken", "apiBaseUrl"].filter((k) => canonical(olds[k]) !== canonical(news[k]));
+    const changed = ["rows", "schemaVersion", "apiToken", "apiBaseUrl"].filter((k) => canonical(olds[k]) !== canonical(news[k]));
     const all = [...replaces, ...changed];
     return { changes: all.length > 0, replaces, deleteBeforeReplace: false };
 }
@@ -87,6 +93,7 @@ function outputs(inputs: RowsInputs): RowsOutputs {
     const out: RowsOutputs = { ...inputs, rowCount: Object.keys(inputs.rows).length };
     if (out.apiToken === undefined) delete out.apiToken;
     if (out.apiBaseUrl === undefined) delete out.apiBaseUrl;
+    if (out.schemaVersion === undefined) delete out.schemaVersion;
     return out;
 }
 
@@ -162,7 +169,8 @@ export const provider: pulumi.dynamic.ResourceProvider = {
         const before = parseInputs(olds);
         const after = parseInputs(news);
         const { upserts, deletes } = diffRows(before.rows, after.rows);
-        if (Object.keys(upserts).length > 0 || deletes.length > 0) {
+        const newSchema = after.schemaVersion !== undefined && after.schemaVersion !== before.schemaVersion;
+        if (Object.keys(upserts).length > 0 || deletes.length > 0 || newSchema) {
             await withClient(after, (d1) => run(d1, [
                 ...schema(),
                 ...deleteStatements(after.shard, deletes),

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { schemaVersion } from "../components/redirect/schema";
 import { providerShim } from "./shim";
 
 /** Inputs of one shard of redirect rows (see DESIGN.md "RedirectLayer"). */
@@ -30,6 +31,8 @@ export class RedirectRows extends pulumi.dynamic.Resource {
         const props = {
             ...args,
             apiToken: args.apiToken === undefined ? undefined : pulumi.secret(args.apiToken),
+            // A new schema.sql (e.g. a table added in an upgrade) is an update that applies it, rows or not.
+            schemaVersion: schemaVersion(),
             rowCount: undefined,
         };
         const additionalSecretOutputs = [...new Set([...(opts?.additionalSecretOutputs ?? []), ...REDIRECT_ROWS_SECRET_OUTPUTS])];

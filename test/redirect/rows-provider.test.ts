@@ -1,4 +1,5 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
 import type * as pulumi from "@pulumi/pulumi";
 import { startEmulator, Emulator } from "../emulator";
 import { miniflareD1Backend } from "../emulator/d1-miniflare";
@@ -6,6 +7,7 @@ import { D1Client } from "../../provider/d1-client";
 import { CloudflareApiError } from "../../provider/errors";
 import { checkRowsInputs, diffRowsInputs, provider } from "../../provider/redirect-rows-provider";
 import { DATABASE_ID, RedirectWorkers, startRedirectWorkers } from "./fixtures";
+import { SCHEMA_PATH, schemaStatements, schemaVersion } from "../../components/redirect/schema";
 
 const HOST = "http://old-cdn.test";
 const url = (id: string): string => `https://imagedelivery.net/hash-test/${id}/public`;
@@ -73,6 +75,40 @@ describe("RedirectRows through the D1 HTTP API (emulator on miniflare D1)", func
         emulator.resetCounters();
         await provider.update!("id", { ...base, shard: "s", rows, apiToken: "old-token" }, { ...base, shard: "s", rows });
         assert.equal(emulator.counters.requests, 0);
+    });
+
+    it("an upgrade to a new schema.sql applies it on the next update even when no row changed (a table added since)", async () => {
+        const rows = { "/upgrade/a.jpg": url("upgrade/a") };
+        await provider.create({ ...base, shard: "s-upgrade", rows });
+        await workers.db.prepare("DROP TABLE IF EXISTS webhook_image_leases").bind().run();
+        const tableCount = async () => (await workers.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'webhook_image_leases'").bind().first<number>("n"));
+        assert.equal(await tableCount(), 0);
+        // A state written before schemaVersion existed, and one of an older schema: both apply the current schema.
+        for (const olds of [{ ...base, shard: "s-upgrade", rows }, { ...base, shard: "s-upgrade", rows, schemaVersion: "0123456789abcdef" }]) {
+            const news = { ...base, shard: "s-upgrade", rows, schemaVersion: schemaVersion() };
+            assert.deepEqual(diffRowsInputs(olds, news), { changes: true, replaces: [], deleteBeforeReplace: false });
+            emulator.resetCounters();
+            const result = await provider.update!("id", olds, news);
+            assert.equal(d1Requests(), 1);
+            assert.equal(result.outs.schemaVersion, schemaVersion());
+            assert.equal(await tableCount(), 1);
+            await workers.db.prepare("DROP TABLE webhook_image_leases").bind().run();
+        }
+        // The same version again: nothing to write.
+        emulator.resetCounters();
+        const same = { ...base, shard: "s-upgrade", rows, schemaVersion: schemaVersion() };
+        assert.equal(diffRowsInputs(same, { ...same }).changes, false);
+        await provider.update!("id", same, { ...same });
+        assert.equal(emulator.counters.requests, 0);
+        await provider.create({ ...base, shard: "s-upgrade", rows });
+        assert.deepEqual(await ownedBy("s-upgrade"), rows);
+    });
+
+    it("RedirectRows declares the digest of the schema.sql it ships with", () => {
+        const digest = schemaVersion();
+        assert.match(digest, /^[0-9a-f]{16}$/);
+        assert.notEqual(schemaVersion([...schemaStatements(), "CREATE TABLE IF NOT EXISTS t (x)"]), digest);
+        assert.equal(schemaVersion(schemaStatements(fs.readFileSync(SCHEMA_PATH, "utf8") + "\n-- a comment only\n")), digest, "comments do not count");
     });
 
     it("writes a shard of 1,000 rows in one request within D1's limits, and deletes it", async () => {
