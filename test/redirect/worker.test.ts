@@ -72,6 +72,13 @@ describe("redirect Worker in workerd", function () {
             { name: "webhook-no-table", bindings: { FALLBACK: "404", WEBHOOK_SECRET: SECRET }, databaseId: "empty-db" },
             { name: "origin-root", bindings: { FALLBACK: "origin", ORIGIN_URL: origin.url } },
             { name: "origin-down", bindings: { FALLBACK: "origin", ORIGIN_URL: "http://127.0.0.1:9/legacy" } },
+            {
+                name: "hosts",
+                bindings: {
+                    FALLBACK: "404", MATCH_HOST: "true", WEBHOOK_SECRET: SECRET,
+                    IMAGES_API_BASE: emulator.baseUrl, IMAGES_API_TOKEN: "test-token", ACCOUNT_ID: emulator.accountId,
+                },
+            },
         ]);
         const rows = {
             "/products/shoe.jpg": SHOE,
@@ -577,6 +584,23 @@ describe("redirect Worker in workerd", function () {
             const strict = await workers.fetch("edge", `${HOST}/products/shoe.jpg`);
             assert.equal(strict.status, 200, "passed through to the origin instead of a stale cached 301");
             assert.equal(strict.headers.get("x-redirect-source"), "d1");
+        });
+
+        it("with MATCH_HOST, a webhook arriving on any host purges the cached lookup of the host the row is for", async () => {
+            const id = "hosts/boot";
+            seedImage(id, OLD_BYTES, { alt: "boot" });
+            await workers.db.prepare("INSERT OR REPLACE INTO redirects (path, location, image_id, shard, updated_at) VALUES (?1, ?2, ?3, 's', 0)")
+                .bind("img.example.com/boot.jpg", `https://imagedelivery.net/hash-test/${id}/public`, id).run();
+            const lookup = () => workers.fetch("hosts", "https://img.example.com/boot.jpg");
+            assert.equal((await lookup()).status, 301);
+            const cached = await lookup();
+            assert.equal(cached.status, 301);
+            assert.equal(cached.headers.get("x-redirect-source"), "cache");
+            const res = await workers.fetch("hosts", "http://hooks.example.com/_sourcing-kit/webhook", signed(JSON.stringify({ type: "image.deleted", imageId: id })));
+            assert.equal(res.status, 200, await res.clone().text());
+            const after = await lookup();
+            assert.equal(after.status, 404, "no stale cached 301 on img.example.com");
+            assert.equal(after.headers.get("x-redirect-source"), "d1");
         });
 
         it("answers 405 to other methods on the webhook path", async () => {

@@ -155,8 +155,14 @@ export async function deleteRowsOfImage(env: Env, imageId: string): Promise<void
 
 // ---------------------------------------------------------------- Routes
 
+/**
+ * The cache entry of a key. A host-keyed row (MATCH_HOST: `host/path`) is cached under its own host, so a webhook
+ * arriving on any host of the zone purges it; a path key under the host that asked. Always https, so a lookup over
+ * http and a webhook over https meet the same entry.
+ */
 function cacheKey(url: URL, key: string): Request {
-    return new Request(`${url.protocol}//${url.host}/_sourcing-kit/lookup?key=${encodeURIComponent(key)}`);
+    const host = key.startsWith("/") ? url.host : key.slice(0, key.indexOf("/"));
+    return new Request(`https://${host}/_sourcing-kit/lookup?key=${encodeURIComponent(key)}`);
 }
 
 // Per-isolate LRU in front of the Cache API: hot paths skip even the colo cache. Bounded in size and age.
