@@ -5,12 +5,15 @@ import { z } from "zod";
 import type { MigratedImageSetArgs } from "./components/migrated-image-set";
 import type { RedirectLayerArgs } from "./components/redirect-layer";
 import { SourceSchema, type Source } from "./components/sources/schema";
+import { RateLimitSchema } from "./provider/provider-config";
+import { DEFAULT_ACCOUNT_BUDGET } from "./provider/rate-limiter";
 
 /** The project name, and so the namespace of every key below (`sourcing-kit:accountId`, …). */
 export const PROJECT = "sourcing-kit";
 export const DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4";
 /** A little below Cloudflare's 1,200 requests per 5 minutes per token, so other API users keep some room. */
-export const DEFAULT_RATE_LIMIT = { requests: 1100, windowSeconds: 300 } as const;
+/** The providers' own default account budget (provider/rate-limiter.ts), shown in outputs and used when unset. */
+export const DEFAULT_RATE_LIMIT = { requests: DEFAULT_ACCOUNT_BUDGET.requests, windowSeconds: DEFAULT_ACCOUNT_BUDGET.windowSeconds } as const;
 
 export type OnConflict = "adopt" | "overwrite" | "fail";
 
@@ -125,11 +128,6 @@ const RedirectsSchema = z
             ctx.addIssue({ code: "custom", path: ["originUrl"], message: 'required when fallback is "origin" (unmapped paths are fetched from it); or set fallback: "404"' });
         }
     });
-
-const RateLimitSchema = z.strictObject({
-    requests: z.number().int().positive(),
-    windowSeconds: z.number().int().positive(),
-});
 
 /** CIDR such as 203.0.113.0/24 or 2001:db8::/32 (a bare address means a single host). */
 function isCidr(value: string): boolean {

@@ -24,9 +24,10 @@ export interface ProviderSettings {
     aws: AwsSettings;
 }
 
-const RateLimitSchema = z.strictObject({
+/** `sourcing-kit:rateLimit`: validated by the program (config.ts) with every other key, read again by the providers. */
+export const RateLimitSchema = z.strictObject({
     requests: z.number().int().positive(),
-    windowSeconds: z.number().positive(),
+    windowSeconds: z.number().int().positive(),
 });
 
 function parseRateLimit(text: string): ProviderSettings["rateLimit"] {
