@@ -3,7 +3,7 @@ import type FormData from "form-data";
 import { z } from "zod";
 import { parseRetryAfterMs, retryDelayMs } from "./backoff";
 import { CloudflareApiError, CloudflareErrorItem, redact } from "./errors";
-import { DEFAULT_ACCOUNT_BUDGET, RateBudget, RateLimiter, sharedLimiter, validateBudget } from "./rate-limiter";
+import { DEFAULT_ACCOUNT_BUDGET, Permit, RateBudget, RateLimiter, sharedLimiter, validateBudget } from "./rate-limiter";
 
 export { backoffDelayMs, parseRetryAfterMs } from "./backoff";
 export { sharedLimiter, RateLimiter, DEFAULT_ACCOUNT_BUDGET, DEFAULT_BATCH_BUDGET } from "./rate-limiter";
@@ -251,7 +251,7 @@ export class CloudflareApi {
         if (typeof req.token === "string") secrets.push(req.token);
         const limiter = req.limiter ?? this.limiter;
         for (let attempt = 1; ; attempt++) {
-            const outcome = await this.attempt(req, limiter, secrets);
+            const { outcome, permit } = await this.attempt(req, limiter, secrets);
             if (outcome.ok) return outcome.value;
             const mayRepeat = req.idempotent !== false || outcome.notApplied;
             const tooLong = outcome.retryAfterMs !== undefined && outcome.retryAfterMs > this.maxRetryAfterMs;
@@ -265,18 +265,29 @@ export class CloudflareApi {
                 });
             }
             const delay = retryDelayMs(attempt - 1, this.backoff, outcome.retryAfterMs);
-            // A 429 means the server counts more than we do: hold every caller sharing the limiter, not just this one.
-            if (outcome.status === 429) limiter.pause(outcome.retryAfterMs ?? delay);
+            // A 429 means the server counts more than we do: the limiter holds every caller sharing it, not just this
+            // one (or, for the batch host's start-counted budget, widens its margin first).
+            if (outcome.status === 429) limiter.rateLimited(permit, outcome.retryAfterMs ?? delay);
             await sleep(delay);
         }
     }
 
+    /** One attempt holding a permit of `limiter`; the permit (released) tells the limiter which request a 429 hit. */
     private async attempt<T>(req: ApiRequest<T>, limiter: RateLimiter, secrets: (string | undefined)[]):
-        Promise<AttemptOutcome<T>> {
+        Promise<{ outcome: AttemptOutcome<T>; permit: Permit }> {
         const timeoutMs = req.timeoutMs ?? (req.form ? this.uploadTimeoutMs : this.timeoutMs);
         const url = buildUrl(req.baseUrl ? normalizeBaseUrl(req.baseUrl, "baseUrl") : this.apiBaseUrl, req.path,
             req.query);
         const permit = await limiter.acquire();
+        try {
+            return { outcome: await this.send(req, url, timeoutMs, secrets), permit };
+        } finally {
+            permit.release();
+        }
+    }
+
+    private async send<T>(req: ApiRequest<T>, url: string, timeoutMs: number, secrets: (string | undefined)[]):
+        Promise<AttemptOutcome<T>> {
         let timer: NodeJS.Timeout | undefined;
         try {
             const token = typeof req.token === "function" ? await req.token() : req.token ?? this.token;
@@ -313,7 +324,6 @@ export class CloudflareApi {
             }
         } finally {
             clearTimeout(timer);
-            permit.release();
         }
     }
 }

@@ -9,18 +9,33 @@ export interface RateBudget {
     /**
      * When a request stops counting against the window: `end` (default) holds it until its response plus a whole
      * window, safe whatever the network delay, at the price of the latency in every window; `start` holds it from
-     * its start plus a window and a margin (START_MARGIN_SHARE of the window, at most 1 s) for the trip to the server: for short
-     * windows where latency would eat the budget and an occasional 429 costs only a Retry-After pause.
+     * its start plus a window and a margin for the trip to the server (or to its end, if sooner), the margin adapting to
+     * 429s (see START_MARGIN_SHARE): for short windows where latency would eat the budget and a 429 costs no block.
      */
     countFrom?: "start" | "end";
 }
 
-/**
- * With `countFrom: "start"`, the share of the window added to a request's start for its trip to the server. Tried
- * against the emulator at 200/s and 64 uploads in flight on a loaded 2-core machine: 5% let 11-13 requests a run
- * arrive inside the previous window (429s, each pausing every caller for a second); 10% gave none.
+/*
+ * With `countFrom: "start"` a slot is counted from its start plus a margin for the trip to the server (the server
+ * counts a request when it arrives). The margin adapts to what the server says: it starts at
+ * INITIAL_MARGIN_SHARE of the window (first requests of a process and after an idle window open connections and
+ * warm up, and arrive late), halves its excess over START_MARGIN_SHARE every MARGIN_HALF_LIFE_WINDOWS windows,
+ * doubles on a 429 (once per burst: requests sent under the old margin do not widen it again) and, at
+ * MAX_START_MARGIN_SHARE, a further 429 pauses every caller for Retry-After as on the account API.
+ * Measured against the emulator at 200/s, 64 uploads in flight on a loaded 2-core machine (bench/README.md): a fixed
+ * 10% margin capped throughput at 200/1.1 = 182/s and still met 0-15 429s a run, each pausing everyone for 1 s
+ * (66-89% of the limit); this rule gave 89-94% of it in the same conditions.
  */
-export const START_MARGIN_SHARE = 0.1;
+/** The narrowest margin, as a share of the window (at most 1 s). */
+export const START_MARGIN_SHARE = 0.02;
+/** The margin of the first requests, and of the first after an idle window. */
+export const INITIAL_MARGIN_SHARE = 0.1;
+/** The widest margin a 429 can push it to; a 429 at this margin pauses every caller for Retry-After. */
+export const MAX_START_MARGIN_SHARE = 0.25;
+/** A 429 multiplies the margin by this. */
+export const MARGIN_WIDEN_FACTOR = 2;
+/** Windows in which the margin's excess over START_MARGIN_SHARE halves. */
+export const MARGIN_HALF_LIFE_WINDOWS = 2;
 
 /** Cloudflare allows 1,200 requests per 5 minutes per user; stay a little under it. */
 export const DEFAULT_ACCOUNT_BUDGET: RateBudget = { requests: 1100, windowSeconds: 300 };
@@ -50,6 +65,13 @@ interface Slot {
     end: number;
 }
 
+/** Held while a request is in flight; release it when the response (or failure) is in. */
+export interface Permit {
+    /** When the limiter let the request go (its clock). */
+    readonly startedAt: number;
+    release(): void;
+}
+
 /** Throws when a budget cannot work, naming the field. */
 export function validateBudget(budget: RateBudget, name = "rateLimit"): void {
     const positiveInt = (v: number | undefined) => v === undefined || (Number.isInteger(v) && v > 0);
@@ -73,10 +95,11 @@ export function validateBudget(budget: RateBudget, name = "rateLimit"): void {
  * - a sliding window log: at most `requests` slots whose request is in flight or ended less than `windowSeconds`
  *   ago. A slot is stamped when its request ENDS, so the server, which sees the request somewhere between start
  *   and end, can never count more than `requests` in any window of its own, rolling or fixed. (With
- *   `countFrom: "start"` it is stamped at its start plus a margin for the trip to the server instead.)
+ *   `countFrom: "start"` it is stamped at its start plus an adaptive margin for the trip to the server instead, or
+ *   at its end if that is sooner.)
  * - GCRA pacing at requests/window with a small burst, so a queue drains evenly instead of all at once and then
  *   stalling for a whole window.
- * Plus a pause (after a 429, everyone waits for Retry-After) and an optional concurrency cap.
+ * Plus a pause (after a 429, everyone waits for Retry-After; see rateLimited) and an optional concurrency cap.
  */
 export class WindowSchedule {
     private slots: Slot[] = [];
@@ -85,6 +108,9 @@ export class WindowSchedule {
     /** Requests started and not finished (a start-stamped slot may leave the log while still in flight). */
     private active = 0;
     private budget!: Required<RateBudget>;
+    /** countFrom "start": the margin as last widened, and when (it decays towards the floor from then). */
+    private widenedMargin = 0;
+    private widenedAt = -Infinity;
 
     constructor(budget: RateBudget) {
         this.setBudget(budget);
@@ -103,12 +129,35 @@ export class WindowSchedule {
             maxConcurrent: budget.maxConcurrent ?? Number.POSITIVE_INFINITY,
             countFrom: budget.countFrom ?? "end",
         };
+        this.widenedMargin = this.floorMarginMs;
+    }
+
+    private get windowMs(): number {
+        return this.budget.windowSeconds * 1000;
+    }
+
+    private get floorMarginMs(): number {
+        return Math.min(1000, this.windowMs * START_MARGIN_SHARE);
+    }
+
+    private get maxMarginMs(): number {
+        return Math.max(this.floorMarginMs, Math.min(1000, this.windowMs * MAX_START_MARGIN_SHARE));
+    }
+
+    /** countFrom "start": the trip margin at `now` (ms); 0 for countFrom "end". */
+    marginMs(now: number): number {
+        if (this.budget.countFrom === "end") return 0;
+        const floor = this.floorMarginMs;
+        const halfLife = MARGIN_HALF_LIFE_WINDOWS * this.windowMs;
+        const since = Math.max(0, now - this.widenedAt);
+        return floor + (this.widenedMargin - floor) * Math.pow(0.5, since / halfLife);
     }
 
     /** When a slot was (or will be) counted by the server, at the latest. */
-    private stamp(slot: Slot): number {
+    private stamp(slot: Slot, margin: number): number {
         if (this.budget.countFrom === "end") return slot.end;
-        return slot.start + Math.min(1000, this.budget.windowSeconds * 1000 * START_MARGIN_SHARE);
+        // The server saw the request by its end at the latest, so one that answered within the margin frees sooner.
+        return Math.min(slot.end, slot.start + margin);
     }
 
     get inFlight(): number {
@@ -117,17 +166,21 @@ export class WindowSchedule {
 
     /** Milliseconds until a request may start (0 = now); Infinity = only when a request in flight ends. */
     waitMs(now: number): number {
-        const windowMs = this.budget.windowSeconds * 1000;
-        // A slot frees strictly after end + window, so an inclusive server-side window cannot count it either.
-        this.slots = this.slots.filter((s) => this.stamp(s) + windowMs >= now);
+        const windowMs = this.windowMs;
+        const margin = this.marginMs(now);
+        // Slots stay in the log while a widened margin could still count them; they count while within their stamp.
+        // A slot frees strictly after stamp + window, so an inclusive server-side window cannot count it either.
+        const keep = this.budget.countFrom === "end" ? 0 : this.maxMarginMs;
+        this.slots = this.slots.filter((s) => this.stamp(s, keep) + windowMs >= now);
+        const stamps = this.slots.map((s) => this.stamp(s, margin)).filter((at) => at + windowMs >= now);
         let wait = Math.max(0, this.pausedUntil - now);
         const inFlight = this.inFlight;
         if (inFlight >= this.budget.maxConcurrent) return Number.POSITIVE_INFINITY;
-        if (this.slots.length >= this.budget.requests) {
+        if (stamps.length >= this.budget.requests) {
             // The slot that frees first is the one stamped earliest; in-flight slots stamped at their end free only
             // when they end.
-            const ends = this.slots.map((s) => this.stamp(s)).sort((a, b) => a - b);
-            const freeing = ends[this.slots.length - this.budget.requests];
+            stamps.sort((a, b) => a - b);
+            const freeing = stamps[stamps.length - this.budget.requests];
             if (freeing === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
             wait = Math.max(wait, freeing + windowMs + 1 - now);
         }
@@ -139,7 +192,13 @@ export class WindowSchedule {
 
     /** Records a start at `now` (call only when waitMs(now) is 0). */
     start(now: number): Slot {
-        const interval = (this.budget.windowSeconds * 1000) / this.budget.requests;
+        if (this.budget.countFrom === "start" && this.slots.length === 0) {
+            // Nothing in the log: the first request, or the first after an idle window (cold connections).
+            const initial = Math.min(this.maxMarginMs, Math.max(this.floorMarginMs, this.windowMs * INITIAL_MARGIN_SHARE));
+            this.widenedMargin = Math.max(this.marginMs(now), initial);
+            this.widenedAt = now;
+        }
+        const interval = this.windowMs / this.budget.requests;
         this.tat = Math.max(this.tat, now) + interval;
         const slot: Slot = { start: now, end: Number.POSITIVE_INFINITY };
         this.slots.push(slot);
@@ -157,11 +216,30 @@ export class WindowSchedule {
     pause(now: number, ms: number): void {
         this.pausedUntil = Math.max(this.pausedUntil, now + ms);
     }
-}
 
-/** Held while a request is in flight; release it when the response (or failure) is in. */
-export interface Permit {
-    release(): void;
+    /**
+     * The server answered 429 to a request that started at `startedAt`, asking to wait `retryAfterMs`.
+     * countFrom "end" (the account API, which blocks callers that go over): everyone waits for Retry-After.
+     * countFrom "start": a request reached the server later than its margin allowed, so widen the margin (for the
+     * slots in the log too), unless the request went out before the last widening (the same burst); only at the
+     * widest margin does everyone wait for Retry-After.
+     */
+    rateLimited(now: number, retryAfterMs: number, startedAt: number): "paused" | "widened" | "ignored" {
+        if (this.budget.countFrom === "end") {
+            this.pause(now, retryAfterMs);
+            return "paused";
+        }
+        if (startedAt < this.widenedAt) return "ignored";
+        const margin = this.marginMs(now);
+        // Within 5% of the widest margin (it decays continuously): widening would not change anything.
+        if (margin >= this.maxMarginMs * 0.95) {
+            this.pause(now, retryAfterMs);
+            return "paused";
+        }
+        this.widenedMargin = Math.min(this.maxMarginMs, margin * MARGIN_WIDEN_FACTOR);
+        this.widenedAt = now;
+        return "widened";
+    }
 }
 
 export interface RateLimiterStats {
@@ -169,6 +247,8 @@ export interface RateLimiterStats {
     /** Starts that had to wait for the budget, a pause or the concurrency cap. */
     delayed: number;
     pauses: number;
+    /** 429s that widened a start-counted budget's margin instead of pausing. */
+    widenings: number;
     queued: number;
     inFlight: number;
 }
@@ -179,7 +259,7 @@ export class RateLimiter {
     private readonly queue: Array<{ grant: (p: Permit) => void; delayed: boolean }> = [];
     private cancelTimer?: () => void;
     private timerAt = Number.POSITIVE_INFINITY;
-    private counts = { started: 0, delayed: 0, pauses: 0 };
+    private counts = { started: 0, delayed: 0, pauses: 0, widenings: 0 };
 
     constructor(budget: RateBudget, private readonly clock: Clock = systemClock) {
         this.schedule = new WindowSchedule(budget);
@@ -218,6 +298,23 @@ export class RateLimiter {
         this.pump();
     }
 
+    /**
+     * The server answered 429 to the request holding `permit` and asked to wait `retryAfterMs`: for a budget
+     * counted to the end (the account API), every caller waits for it (as pause); for one counted from the start
+     * (the batch host), see WindowSchedule.rateLimited.
+     */
+    rateLimited(permit: Permit, retryAfterMs: number): void {
+        const outcome = this.schedule.rateLimited(this.clock.now(), retryAfterMs, permit.startedAt);
+        if (outcome === "paused") this.counts.pauses++;
+        if (outcome === "widened") this.counts.widenings++;
+        this.pump();
+    }
+
+    /** countFrom "start": the current trip margin (ms). */
+    get marginMs(): number {
+        return this.schedule.marginMs(this.clock.now());
+    }
+
     stats(): RateLimiterStats {
         return { ...this.counts, queued: this.queue.length, inFlight: this.schedule.inFlight };
     }
@@ -237,6 +334,7 @@ export class RateLimiter {
             if (head.delayed) this.counts.delayed++;
             let released = false;
             head.grant({
+                startedAt: now,
                 release: () => {
                     if (released) return;
                     released = true;

@@ -1,5 +1,8 @@
 import { strict as assert } from "assert";
-import { Clock, RateBudget, RateLimiter, sharedLimiter, WindowSchedule } from "../../provider/rate-limiter";
+import {
+    Clock, INITIAL_MARGIN_SHARE, MAX_START_MARGIN_SHARE, Permit, RateBudget, RateLimiter, sharedLimiter, START_MARGIN_SHARE,
+    WindowSchedule,
+} from "../../provider/rate-limiter";
 import { SlidingWindowLimiter } from "../emulator/rate-limiter";
 import { seededRandom } from "../emulator/faults";
 
@@ -120,6 +123,125 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         permits[0].release();
         await clock.advanceTo(10_001);
         assert.equal(permits.length, 3);
+    });
+
+    it("with countFrom start, frees the slot of a request that answered within the margin a window after its end", () => {
+        const schedule = new WindowSchedule({ requests: 2, windowSeconds: 1, burst: 2, countFrom: "start" });
+        const a = schedule.start(0);
+        const b = schedule.start(0);
+        assert.equal(schedule.marginMs(0), 1000 * INITIAL_MARGIN_SHARE);
+        // a answered after 10 ms: the server had it by then, whatever the margin says.
+        schedule.finish(a, 10);
+        schedule.finish(b, 500);
+        assert.equal(schedule.waitMs(10), 1001);
+        assert.equal(schedule.waitMs(1011), 0);
+    });
+
+    it("with countFrom start, narrows the margin from its initial width to the floor, and widens it again after an idle window", () => {
+        const schedule = new WindowSchedule({ requests: 100, windowSeconds: 1, countFrom: "start" });
+        schedule.finish(schedule.start(0), 50);
+        assert.equal(schedule.marginMs(0), 1000 * INITIAL_MARGIN_SHARE);
+        assert.ok(schedule.marginMs(2_000) < 1000 * INITIAL_MARGIN_SHARE, "narrower after a half-life");
+        assert.ok(Math.abs(schedule.marginMs(60_000) - 1000 * START_MARGIN_SHARE) < 0.01, "back to the floor");
+        assert.equal(schedule.waitMs(60_000), 0);
+        schedule.start(60_000); // the log emptied meanwhile: cold again
+        assert.equal(schedule.marginMs(60_000), 1000 * INITIAL_MARGIN_SHARE);
+    });
+
+    it("answers a 429 on a start-counted budget by widening the margin once per burst, and pauses only at the widest", async () => {
+        const clock = new VirtualClock();
+        const limiter = new RateLimiter({ requests: 100, windowSeconds: 1, countFrom: "start" }, clock);
+        const early = [await limiter.acquire(), await limiter.acquire()];
+        for (const p of early) p.release();
+        await clock.advanceTo(100);
+        const before = limiter.marginMs;
+        limiter.rateLimited(early[0], 1000);
+        assert.ok(Math.abs(limiter.marginMs - 2 * before) < 0.01, `margin ${limiter.marginMs} after ${before}`);
+        limiter.rateLimited(early[1], 1000); // sent under the old margin: the same burst
+        assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [1, 0]);
+        // Nobody waits for Retry-After: the next request goes out at once.
+        const next = await limiter.acquire();
+        assert.equal(next.startedAt, 100);
+        next.release();
+        await clock.advanceTo(200);
+        limiter.rateLimited(next, 1000);
+        assert.equal(limiter.marginMs, 1000 * MAX_START_MARGIN_SHARE);
+        assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [2, 0]);
+        const last = await limiter.acquire();
+        last.release();
+        await clock.advanceTo(300);
+        limiter.rateLimited(last, 1000); // a 429 at the widest margin: everyone waits for Retry-After
+        assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [2, 1]);
+        let startedAt: number | undefined;
+        void limiter.acquire().then((p) => {
+            startedAt = p.startedAt;
+            p.release();
+        });
+        await clock.advanceTo(1299);
+        assert.equal(startedAt, undefined);
+        await clock.advanceTo(1300);
+        assert.equal(startedAt, 1300);
+    });
+
+    it("answers a 429 on an end-counted budget (the account API) by pausing everyone for Retry-After", async () => {
+        const clock = new VirtualClock();
+        const limiter = new RateLimiter({ requests: 100, windowSeconds: 10 }, clock);
+        const permit = await limiter.acquire();
+        permit.release();
+        limiter.rateLimited(permit, 5000);
+        assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [0, 1]);
+        let startedAt: number | undefined;
+        void limiter.acquire().then((p) => {
+            startedAt = p.startedAt;
+            p.release();
+        });
+        await clock.advanceTo(4999);
+        assert.equal(startedAt, undefined);
+        await clock.advanceTo(5000);
+        assert.equal(startedAt, 5000);
+    });
+
+    it("with countFrom start, converges near the limit of a server counting on arrival when trips take longer than the narrowest margin", async () => {
+        // 64 callers upload 3,000 images through a 200 / 1 s budget to a server allowing 200 in any second, counted
+        // when a request arrives: 0-100 ms after its start (5 times the narrowest margin), answered 50-300 ms later.
+        // A 429 (Retry-After 1 s) is retried by its caller after a second, as the client does.
+        const random = seededRandom(11);
+        const clock = new VirtualClock();
+        const limiter = new RateLimiter({ requests: 200, windowSeconds: 1, countFrom: "start" }, clock);
+        const server = new SlidingWindowLimiter({ requests: 200, windowSeconds: 1 });
+        const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(resolve, ms));
+        let next = 0;
+        let rejected = 0;
+        let finished = 0;
+        const images = 3000;
+        const upload = async (): Promise<void> => {
+            for (;;) {
+                const permit: Permit = await limiter.acquire();
+                await sleep(Math.floor(random() * 101));
+                const decision = server.take("batch", clock.now());
+                await sleep(50 + Math.floor(random() * 251));
+                permit.release();
+                if (decision.allowed) return;
+                rejected++;
+                limiter.rateLimited(permit, 1000);
+                await sleep(1000);
+            }
+        };
+        const callers = Array.from({ length: 64 }, async () => {
+            while (next < images) {
+                next++;
+                await upload();
+                finished++;
+            }
+        });
+        let guard = 0;
+        while (finished < images && guard++ < 100_000) await clock.advanceTo(clock.now() + 10);
+        await Promise.all(callers);
+        const rate = images / (clock.now() / 1000);
+        // A fixed 10% margin caps the rate at 200 / 1.1 = 182/s; every 429 paused everyone for a second.
+        assert.ok(rate >= 185, `${rate.toFixed(1)} images/s, ${rejected} x 429`);
+        assert.ok(rejected <= images * 0.02, `${rejected} x 429`);
+        assert.equal(limiter.stats().pauses, 0);
     });
 
     it("paces a queue evenly after a small burst instead of sending a whole window at once", async () => {
