@@ -145,7 +145,8 @@ async function measure(spec: RunSpec, images: number, origin: ImageOrigin, timeo
         if (spec.parallelism) {
             row.parallelismCeiling = round(spec.parallelism / (MEAN_UPLOAD_LATENCY_MS / 1000), 1);
             // How long the provider's limiter holds a slot (provider/rate-limiter.ts): the account budget from a
-            // request's start to a window after its end; the batch budget a window plus a margin from its start.
+            // request's start to a window after its end; the batch budget a window plus a margin from its start, at
+            // most (the margin adapts to 429s; this is the ceiling at its narrowest).
             row.limiterCeiling =
                 spec.uploadPath === "batch"
                     ? round(BATCH_REQUESTS_PER_SECOND / (1 + START_MARGIN_SHARE), 2)
