@@ -246,6 +246,9 @@ export class ImagesClient {
             token: async () => (used = await this.batchToken(rejected)),
         });
         try {
+            // A token to fetch is fetched before the batch limiter's permit: otherwise the first requests would hold
+            // their slots through the account API call and reach the batch host late, all at once.
+            await this.batchToken();
             return await send();
         } catch (e) {
             const refused = e instanceof CloudflareApiError &&
