@@ -70,6 +70,19 @@ async function simulate(budget: RateBudget, arrivals: number[], durations: numbe
     return runs;
 }
 
+/** The next caller to acquire starts exactly at `at` (virtual ms), not a millisecond before. */
+async function nextStartsAt(limiter: RateLimiter, clock: VirtualClock, at: number): Promise<void> {
+    let startedAt: number | undefined;
+    void limiter.acquire().then((p) => {
+        startedAt = p.startedAt;
+        p.release();
+    });
+    await clock.advanceTo(at - 1);
+    assert.equal(startedAt, undefined);
+    await clock.advanceTo(at);
+    assert.equal(startedAt, at);
+}
+
 describe("client/rate-limiter: sliding window log with even pacing (virtual clock)", () => {
     it("never lets more than `requests` be in flight or end within one window of a start", async () => {
         for (const seed of [1, 2, 3]) {
@@ -172,15 +185,7 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         await clock.advanceTo(300);
         limiter.rateLimited(last, 1000); // a 429 at the widest margin: everyone waits for Retry-After
         assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [2, 1]);
-        let startedAt: number | undefined;
-        void limiter.acquire().then((p) => {
-            startedAt = p.startedAt;
-            p.release();
-        });
-        await clock.advanceTo(1299);
-        assert.equal(startedAt, undefined);
-        await clock.advanceTo(1300);
-        assert.equal(startedAt, 1300);
+        await nextStartsAt(limiter, clock, 1300);
     });
 
     it("answers a 429 on an end-counted budget (the account API) by pausing everyone for Retry-After", async () => {
@@ -190,15 +195,7 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         permit.release();
         limiter.rateLimited(permit, 5000);
         assert.deepEqual([limiter.stats().widenings, limiter.stats().pauses], [0, 1]);
-        let startedAt: number | undefined;
-        void limiter.acquire().then((p) => {
-            startedAt = p.startedAt;
-            p.release();
-        });
-        await clock.advanceTo(4999);
-        assert.equal(startedAt, undefined);
-        await clock.advanceTo(5000);
-        assert.equal(startedAt, 5000);
+        await nextStartsAt(limiter, clock, 5000);
     });
 
     it("with countFrom start, converges near the limit of a server counting on arrival when trips take longer than the narrowest margin", async () => {
