@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { MigratedImageSetArgs } from "./components/migrated-image-set";
 import type { RedirectLayerArgs } from "./components/redirect-layer";
 import { SourceSchema, type Source } from "./components/sources/schema";
+import { userError } from "./components/user-error";
 import { RateLimitSchema } from "./provider/provider-config";
 import { DEFAULT_ACCOUNT_BUDGET } from "./provider/rate-limiter";
 
@@ -530,6 +531,6 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env, now: Date 
     const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
     const secretKeys = new Set(Object.keys(values).filter((k) => isSecret?.(k) === true));
     const result = parseStackConfig({ values, secretKeys, env, now });
-    if (!result.ok) throw new pulumi.RunError(formatProblems(result.problems));
+    if (!result.ok) throw userError(formatProblems(result.problems));
     return result.config;
 }

@@ -92,7 +92,7 @@ function migrate(config: StackConfig) {
             .apply(([planned, skipped, duplicates]) => ({ planned, skipped, duplicates }));
     }
     const allMappings = pulumi.all(sets.map(({ set }) => set.mapping));
-    return {
+    return definedOnly({
         sources,
         imagesPlanned: pulumi.all(sets.map(({ set }) => set.planned)).apply((counts) => counts.reduce((a, b) => a + b, 0)),
         mappedUrls: allMappings.apply((maps) => maps.reduce((n, m) => n + Object.keys(m).length, 0)),
@@ -104,7 +104,12 @@ function migrate(config: StackConfig) {
         mapping: config.exportMapping
             ? allMappings.apply((maps) => Object.assign({}, ...maps) as Record<string, { imageId: string; deliveryUrl: string }>)
             : undefined,
-    };
+    });
+}
+
+/** The CLI warns "Undefined value (tokenId) will not show as a stack output" for each undefined key: leave them out. */
+function definedOnly<T extends Record<string, unknown>>(outputs: T): Partial<T> {
+    return Object.fromEntries(Object.entries(outputs).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 // Config is validated before anything is declared, so a bad stack fails with every problem listed at once.

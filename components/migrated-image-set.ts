@@ -7,6 +7,7 @@ import { openSource } from "./sources";
 import { AwsSettings } from "./sources/s3";
 import { parseSource, Source } from "./sources/schema";
 import { SourceError } from "./sources/types";
+import { userError } from "./user-error";
 
 export const MIGRATED_IMAGE_SET_TYPE = "sourcing-kit:index:MigratedImageSet";
 
@@ -87,7 +88,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         } catch (error) {
             pending.args.idClaims?.abandon(pending.args.configPath ?? pending.name, error as Error);
             // Configuration problems are the user's to fix: show the message, not a stack trace.
-            throw error instanceof SourceError ? new pulumi.RunError(error.message) : error;
+            throw error instanceof SourceError ? userError(error.message) : error;
         } finally {
             done();
         }

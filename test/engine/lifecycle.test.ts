@@ -57,6 +57,7 @@ describeEngine("real engine: preview, up, re-run, source changes, refresh, destr
         assert.deepEqual(images.map((s) => nameOf(s.urn)).sort(), rows.map((r) => `img-cat/${r.id}`));
         assert.ok(images.every((s) => s.urn.includes("sourcing-kit:index:MigratedImageSet$")), "each image is a child of its set");
         assert.ok((json.diagnostics ?? []).some((d) => d.message.includes("catalog: 5 planned")), JSON.stringify(json.diagnostics));
+        assert.deepEqual((json.diagnostics ?? []).filter((d) => d.severity === "warning").map((d) => d.message), [], "no warnings");
         assert.equal(emu.counters.requests, 0);
     });
 

@@ -145,7 +145,7 @@ export class EngineProject {
     async pulumi(args: string[], options: RunOptions = {}): Promise<CliResult> {
         const result = await this.start(args, options).done;
         if (result.code !== 0 && !options.allowFailure) {
-            throw new Error(`pulumi ${args.join(" ")} exited ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+            throw new Error(`pulumi ${args.join(" ")} exited ${result.code ?? result.signal}\n--- stdout\n${readable(result.stdout)}\n--- stderr\n${result.stderr}`);
         }
         return result;
     }
@@ -165,7 +165,9 @@ export class EngineProject {
 
     async preview(stack: string, args: string[] = [], options: RunOptions = {}): Promise<{ result: CliResult; json: PreviewJson }> {
         const result = await this.pulumi(["preview", "-s", stack, "--json", ...args], options);
-        return { result, json: JSON.parse(result.stdout) as PreviewJson };
+        // A failed preview may print no JSON at all (the error goes to stderr).
+        const json = result.stdout.trim().startsWith("{") ? JSON.parse(result.stdout) as PreviewJson : { steps: [] };
+        return { result, json };
     }
 
     /** `pulumi <command> --json` for up, destroy and refresh: the engine's event stream, parsed. */
@@ -188,6 +190,10 @@ export class EngineProject {
         return new Map(resources.filter((r) => r.type === IMAGE_TYPE).map((r) => [String(r.outputs?.imageId ?? r.id), r]));
     }
 
+    async readFile(relative: string): Promise<string> {
+        return fs.readFile(path.join(this.root, relative), "utf8");
+    }
+
     async writeFile(relative: string, content: string | Buffer): Promise<void> {
         const file = path.join(this.root, relative);
         await fs.mkdir(path.dirname(file), { recursive: true });
@@ -200,6 +206,21 @@ export class EngineProject {
         await Promise.all([...this.children].map((c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(null) : c.once("close", resolve)))));
         await fs.rm(this.root, { recursive: true, force: true });
     }
+}
+
+/** A CLI output short enough for an assertion message: --json events reduced to their ops and messages, tail kept. */
+export function readable(stdout: string, limit = 6000): string {
+    const lines = stdout.split("\n").map((line) => {
+        if (!line.startsWith("{\"sequence\"")) return line;
+        const e = JSON.parse(line) as EngineEvent;
+        if (e.diagnosticEvent) return e.diagnosticEvent.severity === "debug" ? undefined : `${e.diagnosticEvent.severity}: ${e.diagnosticEvent.message.trimEnd()}`;
+        const step = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
+        if (step) return `${e.resOpFailedEvent ? "FAILED " : ""}${step.op} ${step.urn}${step.diffs?.length ? ` diffs: ${step.diffs.join(",")}` : ""}`;
+        if (e.summaryEvent) return `summary: ${JSON.stringify(e.summaryEvent.resourceChanges)}`;
+        return undefined;
+    }).filter((l): l is string => l !== undefined);
+    const text = lines.join("\n");
+    return text.length > limit ? `...${text.slice(-limit)}` : text;
 }
 
 /** SIGKILL to the process group of a child started with `detached: true`. */
