@@ -14,6 +14,7 @@ const SECTIONS: Record<string, { module: string; key: string }> = {
     state: { module: "./state", key: "state" },
     redirect: { module: "./redirect", key: "redirect" },
     listing: { module: "./listing", key: "listing" },
+    engine: { module: "./engine", key: "engine" },
 };
 
 async function main(): Promise<void> {

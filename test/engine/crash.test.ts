@@ -4,7 +4,7 @@ import { strict as assert } from "assert";
 import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, pngBytes, startImageOrigin } from "../emulator/fixtures";
 import { describeEngine } from "./cli";
-import { EngineProject, imageOps, killGroup } from "./project";
+import { descendants, EngineProject, imageOps, killGroup } from "./project";
 import { readmeRecoveryCommands } from "./readme";
 
 const TOKEN = "engine-crash-token";
@@ -57,12 +57,15 @@ describeEngine("real engine: SIGKILL of pulumi up, then the README's recovery", 
     it("a killed up leaves some images uploaded and pending creates in the state file", async () => {
         const run = project.start(["up", "-s", STACK, "--yes", "--skip-preview", "--parallel", "4"]);
         await waitFor("5 images to land", () => emu.images.size >= 5);
+        // The CLI's plugins (language host, dynamic provider host) run in process groups of their own: note them first.
+        const plugins = descendants(run.child.pid!);
+        assert.ok(plugins.length >= 2, `the CLI runs its plugins as child processes (${plugins.length} found)`);
         process.kill(run.child.pid!, "SIGKILL");
         const result = await run.done;
         assert.equal(result.signal, "SIGKILL");
-        // The language host and provider host outlive the CLI for a moment; stop them as a crash would.
+        // They outlive the CLI for a moment (in-flight uploads finish); then stop them, as the crash would have.
         await sleep(1000);
-        killGroup(run.child);
+        killGroup(run.child, "SIGKILL", plugins);
         await sleep(500);
         landedAtKill = emu.images.size;
         assert.ok(landedAtKill >= 5 && landedAtKill < COUNT, `${landedAtKill} of ${COUNT} landed`);

@@ -223,14 +223,46 @@ export function readable(stdout: string, limit = 6000): string {
     return text.length > limit ? `...${text.slice(-limit)}` : text;
 }
 
-/** SIGKILL to the process group of a child started with `detached: true`. */
-export function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): void {
-    if (child.pid === undefined) return;
+/** Every live descendant of `pid` (children first), from /proc: the CLI starts its plugins in process groups of their own. */
+export function descendants(pid: number): number[] {
+    const children = new Map<number, number[]>();
+    for (const entry of fsSync.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            const stat = fsSync.readFileSync(`/proc/${entry}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+        } catch {
+            // the process ended while we looked
+        }
+    }
+    const found: number[] = [];
+    const visit = (p: number) => {
+        for (const c of children.get(p) ?? []) {
+            found.push(c);
+            visit(c);
+        }
+    };
+    visit(pid);
+    return found;
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
     try {
-        process.kill(-child.pid, signal);
+        process.kill(pid, signal);
     } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
     }
+}
+
+/**
+ * Kills a child started with `detached: true`, its process group and every process it started, by PID. Take
+ * `tree` (from `descendants`) before killing the child itself: its orphans are re-parented and cannot be found after.
+ */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL", tree: number[] = child.pid ? descendants(child.pid) : []): void {
+    if (child.pid === undefined) return;
+    kill(-child.pid, signal);
+    for (const pid of tree) kill(pid, signal);
 }
 
 /** The engine events of one `--json` update, with the operations that completed and the diagnostics. */
