@@ -4,6 +4,7 @@ import { ScopedApiToken } from "./components/scoped-api-token";
 import { CustomIdClaims } from "./components/custom-id-claims";
 import { MigratedImageSet } from "./components/migrated-image-set";
 import { RedirectLayer } from "./components/redirect-layer";
+import { trimEngineOverhead } from "./components/engine-runtime";
 import { CloudflareImage } from "./provider/image";
 
 /** The SQL that reads the full old-URL -> delivery-URL mapping out of the redirect database. */
@@ -113,4 +114,7 @@ function definedOnly<T extends Record<string, unknown>>(outputs: T): Partial<T> 
 }
 
 // Config is validated before anything is declared, so a bad stack fails with every problem listed at once.
-export = async () => migrate(loadStackConfig());
+export = async () => {
+    trimEngineOverhead();
+    return migrate(loadStackConfig());
+};

@@ -68,6 +68,11 @@ describeEngine("real engine: preview, up, re-run, source changes, refresh, destr
         assert.equal(emu.counters.uploads, 5);
         assert.deepEqual([...(await project.stateImages(STACK)).keys()].sort(), rows.map((r) => `cat/${r.id}`));
         assert.equal(emu.images.get("cat/p1.png")!.meta.alt, "photo 1");
+        // The SDK's per-resource RPC debug lines (one sequential log RPC each, every input in the text) are not sent.
+        const debug = up.events.flatMap((e) => (e.diagnosticEvent?.severity === "debug" ? [e.diagnosticEvent.message] : []));
+        assert.ok(debug.length > 0, "the engine does pass debug events on");
+        // (The stack resource itself registers before the program runs, so its three lines remain.)
+        assert.deepEqual(debug.filter((m) => /RegisterResource RPC|Registering resource/.test(m) && !m.includes("pulumi:pulumi:Stack")), []);
     });
 
     it("up again with --expect-no-changes succeeds and sends no write request", async () => {
