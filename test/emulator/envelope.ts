@@ -27,6 +27,7 @@ export class CfError extends Error {
 export const codes = {
   noRoute: 7003,
   auth: 10000,
+  invalidToken: 1000,
   unauthorized: 9109,
   rateLimited: 971,
   internal: 10001,
@@ -40,6 +41,7 @@ export const codes = {
 export const messages = {
   noRoute: "No route for the URI",
   auth: "Authentication error",
+  invalidToken: "Invalid API Token",
   unauthorized: "Unauthorized to access requested resource",
   rateLimited: "Please wait and consider throttling your request speed",
   notFound: "Image not found",

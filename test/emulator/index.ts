@@ -9,11 +9,13 @@ import { loadImages, StoreSaver, UploadClock, type StoredImage } from "./image-s
 import { CursorStore, type ImagesContext } from "./images-routes";
 import { SlidingWindowLimiter, type RateBudget } from "./rate-limiter";
 import { matchRoute, type RouteMatch } from "./routes";
+import { allows, grantFor, type TokenGrant, type TokenGrantOptions } from "./tokens";
 
 export type { D1Backend, D1Statement, D1Result } from "./d1-route";
 export type { Faults } from "./faults";
 export type { StoredImage } from "./image-store";
 export type { RateBudget } from "./rate-limiter";
+export type { TokenGrantOptions } from "./tokens";
 
 export interface EmulatorOptions {
   /** 0 (default) = random free port on 127.0.0.1. */
@@ -22,6 +24,8 @@ export interface EmulatorOptions {
   accountId?: string;
   /** Accepted bearer tokens; default ["test-token"]. */
   tokens?: string[];
+  /** What each token may do (owner, status, Images access, API Tokens); a token not listed may do everything. */
+  tokenGrants?: Record<string, TokenGrantOptions>;
   /** Default "hash-test"; variants = https://imagedelivery.net/<hash>/<id>/<variant>. */
   accountHash?: string;
   /** Default ["public"]. */
@@ -80,7 +84,10 @@ export interface Emulator {
   batchTokens: Map<string, number>;
   setFaults(f: Faults | undefined): void;
   setRateLimit(r: RateBudget): void;
-  addToken(t: string): void;
+  /** Accepts `t` from now on, with what `grant` allows (default everything). */
+  addToken(t: string, grant?: TokenGrantOptions): void;
+  /** Reported as stats.count.allowed. */
+  setAllowedImages(n: number): void;
   revokeToken(t: string): void;
   resetCounters(): void;
   /** Writes the persist file now (no-op without persistPath). */
@@ -117,6 +124,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const accountId = opts.accountId ?? "acc-test";
   const accountHash = opts.accountHash ?? "hash-test";
   const tokens = new Set(opts.tokens ?? ["test-token"]);
+  const grants = new Map<string, TokenGrant>();
+  const grantOf = (token: string): TokenGrant => {
+    let grant = grants.get(token);
+    if (!grant) grants.set(token, (grant = grantFor(opts.tokenGrants?.[token])));
+    return grant;
+  };
   const limiter = new SlidingWindowLimiter(validateBudget(opts.rateLimit ?? { requests: 1200, windowSeconds: 300 }, "rateLimit"));
   const batchRps = opts.batch?.requestsPerSecond ?? 200;
   const batchLimiter = new SlidingWindowLimiter(validateBudget({ requests: batchRps, windowSeconds: 1 }, "batch.requestsPerSecond"));
@@ -155,8 +168,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     counters.byRoute[key] = (counters.byRoute[key] ?? 0) + 1;
   };
 
-  /** Auth, account and rate limit for a matched route; throws the Cloudflare error. */
-  const admit = (route: RouteMatch, req: http.IncomingMessage): void => {
+  /** Auth, account, permission and rate limit for a matched route; throws the Cloudflare error. */
+  const admit = (route: RouteMatch, req: http.IncomingMessage): TokenGrant | undefined => {
     const token = bearer(req);
     if (route.scope === "batch") {
       const expiresAt = token ? ctx.batchTokens.get(token) : undefined;
@@ -165,10 +178,19 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       rateLimit(batchLimiter, token as string);
       return;
     }
-    if (!token) throw new CfError(401, codes.auth, messages.auth);
-    if (!tokens.has(token)) throw new CfError(401, codes.auth, messages.auth);
-    if (route.accountId !== accountId) throw new CfError(403, codes.unauthorized, messages.unauthorized);
+    const grant = token && tokens.has(token) ? grantOf(token) : undefined;
+    if (route.tokenOwner !== undefined) {
+      // Cloudflare verifies user tokens and account-owned tokens at different paths, and calls the other kind invalid.
+      if (!grant || grant.owner !== route.tokenOwner) throw new CfError(401, codes.invalidToken, messages.invalidToken);
+      if (route.scope === "account" && route.accountId !== accountId) throw new CfError(403, codes.unauthorized, messages.unauthorized);
+      rateLimit(limiter, token!);
+      return grant;
+    }
+    if (!token || !grant || grant.status !== "active") throw new CfError(401, codes.auth, messages.auth);
+    if (route.scope === "account" && route.accountId !== accountId) throw new CfError(403, codes.unauthorized, messages.unauthorized);
+    if (!allows(grant, route.needs)) throw new CfError(403, codes.unauthorized, messages.unauthorized);
     rateLimit(limiter, token);
+    return grant;
   };
 
   const rateLimit = (l: SlidingWindowLimiter, key: string) => {
@@ -223,9 +245,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const label = route?.label ?? "unmatched";
     // Cloudflare counts a request against the rate limit when it arrives; added latency models the work after that.
     let refused: unknown;
+    let grant: TokenGrant | undefined;
     try {
       if (!route) throw noRoute();
-      admit(route, req);
+      grant = admit(route, req);
     } catch (err) {
       refused = err;
     }
@@ -238,7 +261,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     let out: EmuResponse;
     try {
       if (refused !== undefined) throw refused;
-      out = await route!.handle({ images: ctx, d1: opts.d1, req, query: url.searchParams });
+      out = await route!.handle({ images: ctx, d1: opts.d1, req, query: url.searchParams, grant });
     } catch (err) {
       out = fromError(err);
     }
@@ -283,7 +306,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     setRateLimit(r) {
       limiter.setBudget(validateBudget(r, "rateLimit"));
     },
-    addToken: (t) => void tokens.add(t),
+    addToken: (t, grant) => {
+      tokens.add(t);
+      grants.set(t, grantFor(grant ?? opts.tokenGrants?.[t]));
+    },
+    setAllowedImages(n) {
+      ctx.allowedImages = n;
+    },
     revokeToken: (t) => void tokens.delete(t),
     resetCounters() {
       Object.assign(counters, newCounters());

@@ -3,14 +3,20 @@ import type { IncomingMessage } from "node:http";
 import { badRequest, type EmuResponse } from "./envelope";
 import { d1Query, type D1Backend } from "./d1-route";
 import * as images from "./images-routes";
+import * as tokens from "./tokens";
 
-export type Scope = "account" | "batch";
+export type Scope = "account" | "batch" | "user";
+
+/** What a route asks of the token (account tokens and user tokens alike). */
+export type Permission = "images:read" | "images:write" | "tokens:read";
 
 export interface HandlerEnv {
   images: images.ImagesContext;
   d1?: D1Backend;
   req: IncomingMessage;
   query: URLSearchParams;
+  /** The token of an admitted account or user request. */
+  grant?: tokens.TokenGrant;
 }
 
 export interface RouteMatch {
@@ -21,6 +27,10 @@ export interface RouteMatch {
   accountId?: string;
   /** true when the route changes state (after-write faults apply). */
   write: boolean;
+  /** The permission the token needs; none for token verification. */
+  needs?: Permission;
+  /** Token routes answer about the token itself (`/user/tokens/verify`, `/accounts/{acc}/tokens/verify`). */
+  tokenOwner?: "user" | "account";
   handle(env: HandlerEnv): Promise<EmuResponse> | EmuResponse;
 }
 
@@ -34,9 +44,23 @@ function decodeId(segment: string): string {
 
 type Handler = Omit<RouteMatch, "label" | "scope" | "accountId"> & { name: string; batch: boolean };
 
+/** Images routes need Images Read to look and Images Write to change anything (the batch token too). */
+function imagesPermission(handler: Handler): Handler {
+  return { ...handler, needs: handler.write || handler.name === "images/v1/batch_token" ? "images:write" : "images:read" };
+}
+
 /** The route below `/accounts/{acc}` or below the batch host's root. */
 function matchRest(method: string, rest: string[]): Handler | undefined {
+  const handler = matchRestRoute(method, rest);
+  return handler && handler.name.startsWith("images/") ? imagesPermission(handler) : handler;
+}
+
+function matchRestRoute(method: string, rest: string[]): Handler | undefined {
   const [a, b, c, d] = rest;
+  if (a === "tokens" && rest.length === 2 && method === "GET") {
+    if (b === "verify") return { name: "tokens/verify", batch: false, write: false, tokenOwner: "account", handle: (env) => tokens.verifyAnswer(env.grant!) };
+    if (b === "permission_groups") return { name: "tokens/permission_groups", batch: false, write: false, needs: "tokens:read", handle: () => tokens.permissionGroupsAnswer() };
+  }
   if (a === "images" && b === "v1") {
     if (rest.length === 2) {
       if (method === "POST") return { name: "images/v1", batch: true, write: true, handle: (env) => images.uploadImage(env.images, env.req) };
@@ -74,6 +98,14 @@ export function matchRoute(method: string, pathname: string): RouteMatch | undef
     if (!handler) return undefined;
     const { name, batch: _batch, ...rest } = handler;
     return { ...rest, label: `${method} ${name}`, scope: "account", accountId: decodeId(parts[4]) };
+  }
+  if (parts[1] === "client" && parts[2] === "v4" && parts[3] === "user" && parts[4] === "tokens" && parts.length === 6 && method === "GET") {
+    if (parts[5] === "verify") {
+      return { label: "GET user/tokens/verify", scope: "user", write: false, tokenOwner: "user", handle: (env) => tokens.verifyAnswer(env.grant!) };
+    }
+    if (parts[5] === "permission_groups") {
+      return { label: "GET user/tokens/permission_groups", scope: "user", write: false, needs: "tokens:read", handle: () => tokens.permissionGroupsAnswer() };
+    }
   }
   if (parts[1] === "batch") {
     const handler = matchRest(method, parts.slice(2));
