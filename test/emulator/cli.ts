@@ -96,6 +96,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // Stop with the process that started us (npm, a shell, a test): one killed with SIGKILL passes nothing on, and an
+  // emulator reparented to init would keep its port. Started with no parent of its own (ppid 1), nothing to watch.
+  const parent = process.ppid;
+  if (parent > 1) setInterval(() => process.ppid !== parent && stop(), 250).unref();
 }
 
 if (require.main === module) {

@@ -2,6 +2,7 @@
 import * as assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startEmulator } from "./index";
@@ -13,7 +14,7 @@ const ROOT = path.resolve(__dirname, "../..");
 
 /** Starts the CLI exactly as `npm run emulator` does and resolves with the first stdout line once it is printed. */
 function startCli(args: string[]): Promise<{ child: ChildProcess; firstLine: string; port: number }> {
-  const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "test/emulator/cli.ts", ...args], {
+  const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "test/emulator/cli.ts", ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -29,6 +30,43 @@ function startCli(args: string[]): Promise<{ child: ChildProcess; firstLine: str
     });
     child.on("exit", (code) => reject(new Error(`emulator CLI exited with ${code} before listening: ${err}`)));
   });
+}
+
+/**
+ * Runs `npm run emulator -- ...args` (npm itself, its script shell included) in a process group of its own and
+ * resolves once the emulator prints its listening line.
+ */
+function startNpmEmulator(args: string[]): Promise<{ npm: ChildProcess; port: number }> {
+  const npm = spawn("npm", ["run", "--silent", "emulator", "--", ...args], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    npm.stderr!.on("data", (d) => (err += d));
+    npm.stdout!.on("data", (d) => {
+      out += d;
+      const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m) resolve({ npm, port: Number(m[1]) });
+    });
+    npm.on("exit", (code) => reject(new Error(`npm run emulator exited with ${code} before listening: ${err}`)));
+  });
+}
+
+/** True while something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function exitCode(child: ChildProcess): Promise<number | null> {
@@ -90,4 +128,21 @@ describe("emulator persistence and CLI", () => {
     const saved = JSON.parse(fs.readFileSync(file, "utf8"));
     assert.deepEqual(saved.images.map((i: { id: string }) => i.id), ["cli/1"]);
   });
+
+  for (const signal of ["SIGTERM", "SIGINT", "SIGKILL"] as const) {
+    it(`stops listening when the npm process of \`npm run emulator\` is sent ${signal} (npm's PID only)`, async function () {
+      this.timeout(60_000);
+      const { npm, port } = await startNpmEmulator(["--port", "0"]);
+      try {
+        assert.equal(await accepts(port), true);
+        process.kill(npm.pid!, signal);
+        const deadline = Date.now() + 5_000;
+        while ((await accepts(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(await accepts(port), false, `port ${port} still accepts connections 5 s after ${signal} to npm (PID ${npm.pid})`);
+      } finally {
+        // Whatever is left of the group npm led (the emulator, had it outlived npm), by the group's PID.
+        if (alive(-npm.pid!)) process.kill(-npm.pid!, "SIGKILL");
+      }
+    });
+  }
 });
