@@ -2,12 +2,39 @@
 import { parseArgs } from "node:util";
 import { startEmulator, type EmulatorOptions } from "./index";
 
-const USAGE = `usage: npm run emulator -- [--port 8787] [--account ACC] [--token TOKEN ...] [--account-hash HASH]
-  [--persist file.json] [--rate-limit REQUESTS/SECONDS] [--batch-rps N] [--error-rate 0..1] [--drop-rate 0..1]
-  [--after-write-rate 0..1] [--latency MIN-MAX]`;
+/**
+ * Every flag the CLI takes: parseArgs' options and --help are both made from this table, so they cannot drift.
+ * `value` names the flag's argument in --help (none for a boolean), `default` is what applies without the flag.
+ */
+export const FLAGS = {
+  port: { type: "string", value: "PORT", default: "8787", help: "port on 127.0.0.1 to listen on; 0 picks a free one" },
+  account: { type: "string", value: "ACC", default: "acc-test", help: "the account ID the API answers for (/accounts/ACC/...)" },
+  token: { type: "string", multiple: true, value: "TOKEN", default: "test-token", help: "an accepted bearer token; repeat the flag for several" },
+  "account-hash": { type: "string", value: "HASH", default: "hash-test", help: "the account hash in delivery URLs (https://imagedelivery.net/HASH/...)" },
+  persist: { type: "string", value: "FILE.json", default: "none, images live in memory only", help: "load images from FILE.json at start and save them there after writes and on exit" },
+  "rate-limit": { type: "string", value: "REQUESTS/SECONDS", default: "1200/300", help: "sliding-window rate limit per token, over it HTTP 429 with Retry-After" },
+  "batch-rps": { type: "string", value: "N", default: "200", help: "requests per second per batch token on the batch host (/batch)" },
+  "error-rate": { type: "string", value: "0..1", default: "0", help: "share of requests answered 500, 502 or 524 before they take effect" },
+  "drop-rate": { type: "string", value: "0..1", default: "0", help: "share of requests whose connection is dropped before they take effect" },
+  "after-write-rate": { type: "string", value: "0..1", default: "0", help: "share of successful writes that take effect and then fail (drop or error)" },
+  latency: { type: "string", value: "MIN-MAX", default: "none", help: "delay each request by MIN to MAX ms, e.g. 10-50" },
+  help: { type: "boolean", default: "off", help: "print this help and exit" },
+} as const satisfies Record<string, { type: "string" | "boolean"; multiple?: boolean; value?: string; default: string; help: string }>;
+
+/** --help: the usage line, then one line per flag with what it does and its default. */
+export function helpText(): string {
+  const rows = Object.entries(FLAGS).map(([name, flag]) => [`--${name}${"value" in flag ? ` ${flag.value}` : ""}`, flag] as const);
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return [
+    "usage: npm run emulator -- [flags]",
+    "A local Cloudflare Images API; the first line it prints is 'listening on http://127.0.0.1:PORT'. SIGINT/SIGTERM stop it.",
+    "",
+    ...rows.map(([left, flag]) => `  ${left.padEnd(width)}  ${flag.help} (default: ${flag.default})`),
+  ].join("\n");
+}
 
 function fail(message: string): never {
-  process.stderr.write(`emulator: ${message}\n${USAGE}\n`);
+  process.stderr.write(`emulator: ${message}\n${helpText()}\n`);
   process.exit(2);
 }
 
@@ -18,35 +45,24 @@ function rate(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
-/** Turns the command line into emulator options; exits with the usage on a bad flag. */
+/** Turns the command line into emulator options; exits with the help on a bad flag, or after printing it for --help. */
 export function parseCli(argv: string[]): EmulatorOptions {
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        port: { type: "string", default: "8787" },
-        account: { type: "string" },
-        token: { type: "string", multiple: true },
-        "account-hash": { type: "string" },
-        persist: { type: "string" },
-        "rate-limit": { type: "string" },
-        "batch-rps": { type: "string" },
-        "error-rate": { type: "string" },
-        "drop-rate": { type: "string" },
-        "after-write-rate": { type: "string" },
-        latency: { type: "string" },
-        help: { type: "boolean" },
+      options: Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, ...("multiple" in f ? { multiple: f.multiple } : {}) }])) as {
+        [K in keyof typeof FLAGS]: { type: (typeof FLAGS)[K]["type"]; multiple: (typeof FLAGS)[K] extends { multiple: true } ? true : false };
       },
     }));
   } catch (err) {
     fail((err as Error).message);
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${helpText()}\n`);
     process.exit(0);
   }
-  const port = Number(values.port);
+  const port = Number(values.port ?? FLAGS.port.default);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535 (got "${values.port}")`);
   const opts: EmulatorOptions = { port };
   if (values.account) opts.accountId = values.account;

@@ -1,12 +1,12 @@
 // Persistence to a JSON file and the standalone CLI (`npm run emulator`).
 import * as assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startEmulator } from "./index";
-import { parseCli } from "./cli";
+import { FLAGS, parseCli } from "./cli";
 import { pngBytes } from "./fixtures";
 import { call, uploadForm } from "./http-helpers";
 
@@ -145,4 +145,41 @@ describe("emulator persistence and CLI", () => {
       }
     });
   }
+
+  describe("--help", () => {
+    let help: string;
+    before(function () {
+      this.timeout(60_000);
+      const run = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "test/emulator/cli.ts", "--help"], { cwd: ROOT, encoding: "utf8" });
+      assert.equal(run.status, 0, run.stderr);
+      help = run.stdout;
+    });
+
+    it("lists every flag the parser accepts, each with a one-line description and its default", () => {
+      const listed = [...help.matchAll(/^ {2}--([a-z-]+)(?: \S+)? +(\S.*) \(default: (.+)\)$/gm)];
+      assert.deepEqual(listed.map((m) => m[1]).sort(), Object.keys(FLAGS).sort());
+      for (const [, name, description] of listed) assert.ok(description.length >= 10, `--${name} has no description: "${description}"`);
+      // And the parser takes exactly these: any other flag is refused (strict parseArgs over the same table).
+      const other = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "test/emulator/cli.ts", "--no-such-flag"], { cwd: ROOT, encoding: "utf8" });
+      assert.equal(other.status, 2);
+      assert.match(other.stderr, /Unknown option '--no-such-flag'/);
+    });
+
+    it("states the defaults the emulator really applies without the flags", async () => {
+      assert.equal(parseCli([]).port, Number(FLAGS.port.default));
+      const emu = await startEmulator({ ...parseCli([]), port: 0 });
+      try {
+        assert.equal(emu.accountId, FLAGS.account.default);
+        assert.equal(emu.accountHash, FLAGS["account-hash"].default);
+        const ok = await call(emu.baseUrl, "GET", `/accounts/${emu.accountId}/images/v1/stats`, { token: FLAGS.token.default });
+        assert.equal(ok.status, 200);
+        const [requests] = FLAGS["rate-limit"].default.split("/").map(Number);
+        for (let i = 1; i < requests; i++) await call(emu.baseUrl, "GET", `/accounts/${emu.accountId}/images/v1/stats`, { token: FLAGS.token.default });
+        const over = await call(emu.baseUrl, "GET", `/accounts/${emu.accountId}/images/v1/stats`, { token: FLAGS.token.default });
+        assert.equal(over.status, 429, `request ${requests + 1} within the window is over the default --rate-limit ${FLAGS["rate-limit"].default}`);
+      } finally {
+        await emu.close();
+      }
+    });
+  });
 });
