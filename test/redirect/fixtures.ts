@@ -1,7 +1,10 @@
 // Shared fixtures for the redirect tests: the bundled Worker in workerd (miniflare) on one real D1 database with
 // the stack's schema, and small loopback servers standing in for the old origin and an image source.
+import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
 import { Miniflare } from "miniflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
 import { schemaStatements } from "../../components/redirect/schema";
@@ -27,8 +30,10 @@ export interface RedirectWorkers {
 /** One Miniflare (schema applied unless applySchema is false) running each setup as a Worker built from the real bundle, all bound to one D1 database. */
 export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applySchema?: boolean } = {}): Promise<RedirectWorkers> {
     const script = bundleWorker();
+    const { root, dispose } = miniflareRoot();
     const mf = new Miniflare({
         cf: false,
+        defaultPersistRoot: root,
         workers: setups.map((setup) => ({
             name: setup.name,
             modules: [{ type: "ESModule" as const, path: WORKER_MAIN_MODULE, contents: script }],
@@ -37,9 +42,15 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
             d1Databases: { DB: setup.databaseId ?? DATABASE_ID },
         })),
     });
-    await mf.ready;
-    const db = (await mf.getD1Database("DB", setups[0].name)) as unknown as RedirectWorkers["db"];
-    if (opts.applySchema !== false) await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    let db: RedirectWorkers["db"];
+    try {
+        await mf.ready;
+        db = (await mf.getD1Database("DB", setups[0].name)) as unknown as RedirectWorkers["db"];
+        if (opts.applySchema !== false) await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    } catch (error) {
+        await dispose(mf).catch(() => undefined);
+        throw error;
+    }
     return {
         mf,
         db,
@@ -47,7 +58,26 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
             const target = await mf.getWorker(worker);
             return (await target.fetch(url, { redirect: "manual", ...(init as object) })) as unknown as Response;
         },
-        dispose: () => mf.dispose(),
+        dispose: () => dispose(mf),
+    };
+}
+
+/**
+ * A temp folder of our own for one Miniflare's storage (`defaultPersistRoot`), and a dispose that removes it. Without
+ * it miniflare keeps its storage in os.tmpdir()/miniflare-<random> and removes that only fire-and-forget after
+ * dispose(), which a test run exiting at once (mocha --exit) never waits for: every run left such folders behind.
+ */
+export function miniflareRoot(): { root: string; dispose(mf: Miniflare): Promise<void> } {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sk-miniflare-"));
+    return {
+        root,
+        async dispose(mf) {
+            try {
+                await mf.dispose();
+            } finally {
+                await fs.promises.rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+            }
+        },
     };
 }
 

@@ -64,6 +64,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
     let elsewhereHits = 0;
     let cloudinaryUrl: string;
     let dir: string;
+    let s3Dir: string;
     const exposure = new Exposure();
     const fuzzStatuses: Record<string, number> = {};
 
@@ -269,7 +270,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         }
 
         s3Accounts.DUMMY_ACCOUNT.createKeyPair(S3_ACCESS_KEY, S3_SECRET);
-        s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: await fs.mkdtemp(path.join(os.tmpdir(), "sk-bad-s3-")), configureBuckets: [{ name: "photos" }] });
+        s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: (s3Dir = await fs.mkdtemp(path.join(os.tmpdir(), "sk-bad-s3-"))), configureBuckets: [{ name: "photos" }] });
         s3Endpoint = `http://127.0.0.1:${((await (s3 as unknown as { run(): Promise<AddressInfo> }).run()) as AddressInfo).port}`;
 
         // A Cloudinary Admin API that rejects the key pair and, carelessly, echoes the secret back.
@@ -315,7 +316,7 @@ describe("reliability: bad input is rejected with a specific error and creates n
         await origin?.close();
         await s3?.close();
         for (const server of [cloudinary, strictS3, elsewhere]) await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-        if (dir) await fs.rm(dir, { recursive: true, force: true });
+        for (const folder of [dir, s3Dir]) if (folder) await fs.rm(folder, { recursive: true, force: true });
     });
 
     it("has at least 40 bad inputs across config, source listings, resource inputs and Worker requests", function () {

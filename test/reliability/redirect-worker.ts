@@ -4,6 +4,7 @@ import { Miniflare } from "miniflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
 import { schemaStatements } from "../../components/redirect/schema";
 import { D1BindingLike, miniflareD1Backend } from "../emulator/d1-miniflare";
+import { miniflareRoot } from "../redirect/fixtures";
 
 export const DATABASE_ID = "5e1fab1e-reliability-d1";
 
@@ -23,16 +24,24 @@ export interface RedirectWorker {
 
 /** Starts the Worker with `bindings` (plain-text vars) and applies the schema. */
 export async function startRedirectWorker(bindings: Record<string, string>): Promise<RedirectWorker> {
+    const { root, dispose } = miniflareRoot();
     const mf = new Miniflare({
         cf: false,
+        defaultPersistRoot: root,
         modules: [{ type: "ESModule", path: WORKER_MAIN_MODULE, contents: bundleWorker() }],
         compatibilityDate: "2025-01-01",
         bindings,
         d1Databases: { DB: DATABASE_ID },
     });
-    await mf.ready;
-    const db = (await mf.getD1Database("DB")) as unknown as D1Like;
-    await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    let db: D1Like;
+    try {
+        await mf.ready;
+        db = (await mf.getD1Database("DB")) as unknown as D1Like;
+        await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+    } catch (error) {
+        await dispose(mf).catch(() => undefined);
+        throw error;
+    }
     return {
         db,
         backend: miniflareD1Backend({ [DATABASE_ID]: db }),
@@ -43,6 +52,6 @@ export async function startRedirectWorker(bindings: Record<string, string>): Pro
             const { results } = await db.prepare("SELECT path, location FROM redirects ORDER BY path").bind().all<{ path: string; location: string }>();
             return Object.fromEntries(results.map((r) => [r.path, r.location]));
         },
-        dispose: () => mf.dispose(),
+        dispose: () => dispose(mf),
     };
 }
