@@ -609,6 +609,36 @@ describe("redirect Worker in workerd", function () {
         });
     });
 
+    describe("x-redirect-source on every answer (components/redirect/README.md)", () => {
+        it("carries x-redirect-source on every kind of answer: 301s, 404, passthrough, 502, 503, both 405s and the webhook's", async () => {
+            const key = "/source-header/a.jpg";
+            await workers.db.batch(upsertStatements("source-header", { [key]: SHOE }).map((s) => workers.db.prepare(s.sql).bind(...s.params)));
+            // Each lookup of a miss asks for a path never asked before: the workers of one Miniflare share the colo cache.
+            const kinds: [string, string, string, RequestInit | undefined, number, string][] = [
+                ["301 from D1", "strict", key, undefined, 301, "d1"],
+                ["301 from the cache", "strict", key, undefined, 301, "cache"],
+                ["404 unmapped", "strict", "/source-header/none-404.jpg", undefined, 404, "d1"],
+                ["unmapped GET passed to the origin", "edge", "/source-header/none-origin.jpg", undefined, 200, "d1"],
+                ["other method passed to the origin", "edge", key, { method: "POST", body: "x" }, 200, "passthrough"],
+                ["405 other method without an origin", "strict", key, { method: "POST", body: "x" }, 405, "method"],
+                ["origin unreachable", "origin-down", "/source-header/none-down.jpg", undefined, 502, "d1"],
+                ["D1 failing, passed to the origin", "no-table-origin", "/source-header/no-table.jpg", undefined, 200, "error"],
+                ["503 D1 failing without an origin", "no-table-404", "/source-header/no-table.jpg", undefined, 503, "error"],
+                ["405 other method on the webhook path", "edge", "/_sourcing-kit/webhook", undefined, 405, "method"],
+                ["webhook 401 unsigned", "edge", "/_sourcing-kit/webhook", { method: "POST", body: "{}" }, 401, "webhook"],
+                ["webhook 400 not an event", "edge", "/_sourcing-kit/webhook", signed(JSON.stringify({ type: "image.renamed", imageId: "x" })), 400, "webhook"],
+                ["webhook 413 body too large", "edge", "/_sourcing-kit/webhook", { method: "POST", body: "x".repeat(64 * 1024 + 1) }, 413, "webhook"],
+            ];
+            const seen: [string, number, string | null][] = [];
+            for (const [kind, worker, url, init] of kinds) {
+                const res = await workers.fetch(worker, `${HOST}${url}`, init);
+                await res.arrayBuffer();
+                seen.push([kind, res.status, res.headers.get("x-redirect-source")]);
+            }
+            assert.deepEqual(seen, kinds.map(([kind, , , , status, source]) => [kind, status, source]));
+        });
+    });
+
     describe("source", () => {
         it("bundles into one module with no Node built-ins", () => {
             const script = bundleWorker();

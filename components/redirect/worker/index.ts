@@ -284,8 +284,12 @@ async function redirect(request: Request, env: Env, ctx: ExecutionContext): Prom
     });
 }
 
+/** A webhook answer (the only JSON ones). */
 const json = (status: number, body: unknown): Response =>
-    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "x-redirect-source": "webhook" } });
+
+/** 405: a method this path never answers (no lookup was made). */
+const methodNotAllowed = (allow: string): Response => new Response(null, { status: 405, headers: { allow, "x-redirect-source": "method" } });
 
 function parseEvent(body: string, matchHost: boolean): WebhookEvent | string {
     let value: unknown;
@@ -437,11 +441,11 @@ export default {
     async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
         const url = new URL(request.url);
         if (env.WEBHOOK_SECRET && url.pathname === (env.WEBHOOK_PATH || DEFAULT_WEBHOOK_PATH)) {
-            return request.method === "POST" ? webhook(request, env) : new Response(null, { status: 405, headers: { allow: "POST" } });
+            return request.method === "POST" ? webhook(request, env) : methodNotAllowed("POST");
         }
         if (request.method === "GET" || request.method === "HEAD") return redirect(request, env, ctx);
         // Other methods are never redirected: the old origin answers them, or 405 without one.
         if (fallbackMode(env) === "origin") return fallback(env, request, url, "passthrough");
-        return new Response(null, { status: 405, headers: { allow: "GET, HEAD" } });
+        return methodNotAllowed("GET, HEAD");
     },
 } satisfies ExportedHandler<Env>;
