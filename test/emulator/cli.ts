@@ -33,6 +33,12 @@ export function helpText(): string {
   ].join("\n");
 }
 
+type Flags = typeof FLAGS;
+/** parseArgs' options: FLAGS without the help texts (typed per flag, so `values` is too). */
+const PARSE_OPTIONS = Object.fromEntries(
+  Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, ...("multiple" in f ? { multiple: f.multiple } : {}) }]),
+) as unknown as { [K in keyof Flags]: Flags[K] extends { multiple: true } ? { type: Flags[K]["type"]; multiple: true } : { type: Flags[K]["type"] } };
+
 function fail(message: string): never {
   process.stderr.write(`emulator: ${message}\n${helpText()}\n`);
   process.exit(2);
@@ -51,9 +57,7 @@ export function parseCli(argv: string[]): EmulatorOptions {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, ...("multiple" in f ? { multiple: f.multiple } : {}) }])) as {
-        [K in keyof typeof FLAGS]: { type: (typeof FLAGS)[K]["type"]; multiple: (typeof FLAGS)[K] extends { multiple: true } ? true : false };
-      },
+      options: PARSE_OPTIONS,
     }));
   } catch (err) {
     fail((err as Error).message);
