@@ -17,6 +17,10 @@ export const DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4";
 export const DEFAULT_RATE_LIMIT = { requests: DEFAULT_ACCOUNT_BUDGET.requests, windowSeconds: DEFAULT_ACCOUNT_BUDGET.windowSeconds } as const;
 
 export type OnConflict = "adopt" | "overwrite" | "fail";
+export type PreflightMode = "off" | "sample" | "full";
+export const PREFLIGHT_MODES: readonly PreflightMode[] = ["off", "sample", "full"];
+/** Source URLs the pre-flight probes per set unless `sourcing-kit:preflightSourceChecks` says otherwise. */
+export const DEFAULT_PREFLIGHT_SOURCE_CHECKS = 20;
 
 /** One entry of `sourcing-kit:sources`: what to list, plus how its images are named and filtered. */
 export type SourceEntry = Pick<MigratedImageSetArgs, "idPrefix" | "include" | "exclude" | "sample" | "metadata" | "requireSignedURLs"> & {
@@ -53,6 +57,14 @@ export interface StackConfig {
     webhookSecret?: string;
     /** True when `cloudflare:apiToken` is set in the stack (otherwise CLOUDFLARE_API_TOKEN is used). */
     bootstrapTokenInConfig: boolean;
+    /** `cloudflare:apiToken`, else CLOUDFLARE_API_TOKEN: what the program's pre-flight calls Cloudflare with. */
+    bootstrapToken: string;
+    /** `sourcing-kit:preflight`: off | sample (default) | full. */
+    preflight: PreflightMode;
+    /** `sourcing-kit:preflightSourceChecks`: source URLs probed per set at preview and up (default 20, 0: none). */
+    preflightSourceChecks: number;
+    /** `sourcing-kit:requestTimeoutMs`, when set. */
+    requestTimeoutMs?: number;
 }
 
 /** What the parser reads: the raw config map as Pulumi hands it over (every value a string), and the env. */
@@ -71,7 +83,7 @@ const key = (name: string): string => `${PROJECT}:${name}`;
 export const KNOWN_KEYS = [
     "accountId", "accountHash", "sources", "redirects", "scopedToken", "tokenExpiresOn", "tokenAllowedIps",
     "apiBaseUrl", "rateLimit", "useBatchApi", "requestTimeoutMs", "sample", "onConflict", "retainOnDelete", "exportMapping",
-    "cloudinaryApiSecret", "webhookSecret",
+    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks",
 ] as const;
 
 /** Keys of a `sources[i]` entry that configure the image set rather than the source listing. */
@@ -406,7 +418,20 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     const exportMapping = parseBoolean(key("exportMapping"), values[key("exportMapping")], false, problems);
     const sample = parsePositiveInt(key("sample"), values[key("sample")], problems);
     // Read by the providers' configure(); validated here so a bad value fails before anything is declared.
-    parsePositiveInt(key("requestTimeoutMs"), values[key("requestTimeoutMs")], problems);
+    const requestTimeoutMs = parsePositiveInt(key("requestTimeoutMs"), values[key("requestTimeoutMs")], problems);
+
+    const preflightText = values[key("preflight")];
+    let preflight: PreflightMode = "sample";
+    if (preflightText !== undefined) {
+        if ((PREFLIGHT_MODES as readonly string[]).includes(preflightText)) preflight = preflightText as PreflightMode;
+        else problems.push(`${key("preflight")}: must be one of off, sample, full (got ${JSON.stringify(preflightText)})`);
+    }
+    let preflightSourceChecks = DEFAULT_PREFLIGHT_SOURCE_CHECKS;
+    const checksText = values[key("preflightSourceChecks")];
+    if (checksText !== undefined) {
+        if (/^\d+$/.test(checksText.trim()) && Number(checksText) <= 1000) preflightSourceChecks = Number(checksText.trim());
+        else problems.push(`${key("preflightSourceChecks")}: must be a whole number from 0 (no source check) to 1000 (got ${JSON.stringify(checksText)})`);
+    }
 
     let onConflict: OnConflict = "adopt";
     const onConflictText = values[key("onConflict")];
@@ -514,6 +539,10 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
             exportMapping,
             webhookSecret,
             bootstrapTokenInConfig: bootstrapToken !== undefined,
+            bootstrapToken: bootstrapToken ?? env.CLOUDFLARE_API_TOKEN!,
+            preflight,
+            preflightSourceChecks,
+            ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
         },
     };
 }

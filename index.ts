@@ -5,6 +5,8 @@ import { CustomIdClaims } from "./components/custom-id-claims";
 import { MigratedImageSet } from "./components/migrated-image-set";
 import { RedirectLayer } from "./components/redirect-layer";
 import { trimEngineOverhead } from "./components/engine-runtime";
+import { StackPreflight } from "./components/preflight";
+import { userError } from "./components/user-error";
 import { CloudflareImage } from "./provider/image";
 
 /** The SQL that reads the full old-URL -> delivery-URL mapping out of the redirect database. */
@@ -35,7 +37,20 @@ function migrate(config: StackConfig) {
 
     // 2. One image set per source, named from the source so reordering the list renames nothing. No set declares an
     //    image before every set has planned and no custom ID is planned by two of them.
-    const idClaims = new CustomIdClaims(config.sources.length);
+    // Then the pre-flight (read-only calls) checks token, allowance, existing images and sample source URLs.
+    const preflight = config.preflight === "off" ? undefined : new StackPreflight({
+        mode: config.preflight,
+        token: config.bootstrapToken,
+        tokenSource: config.bootstrapTokenInConfig ? "cloudflare:apiToken" : "CLOUDFLARE_API_TOKEN",
+        accountId: config.accountId,
+        apiBaseUrl: config.apiBaseUrl,
+        useBatchApi: config.useBatchApi,
+        scopedToken: config.scopedToken,
+        rateLimit: config.rateLimit,
+        requestTimeoutMs: config.requestTimeoutMs,
+        sourceChecks: config.preflightSourceChecks,
+    });
+    const idClaims = new CustomIdClaims(config.sources.length, preflight?.check);
     const sets = config.sources.map((entry) => ({
         name: entry.name,
         set: new MigratedImageSet(
@@ -93,11 +108,12 @@ function migrate(config: StackConfig) {
             .apply(([planned, skipped, duplicates]) => ({ planned, skipped, duplicates }));
     }
     const allMappings = pulumi.all(sets.map(({ set }) => set.mapping));
-    return definedOnly({
+    const outputs = definedOnly({
         sources,
         imagesPlanned: pulumi.all(sets.map(({ set }) => set.planned)).apply((counts) => counts.reduce((a, b) => a + b, 0)),
         mappedUrls: allMappings.apply((maps) => maps.reduce((n, m) => n + Object.keys(m).length, 0)),
         tokenId: token?.tokenId,
+        preflight: preflight ? pulumi.output(preflight.report) : undefined,
         redirectHostname: layer?.hostname,
         redirectDatabase: layer
             ? { name: databaseName!, id: layer.databaseId, query: MAPPING_QUERY }
@@ -106,6 +122,7 @@ function migrate(config: StackConfig) {
             ? allMappings.apply((maps) => Object.assign({}, ...maps) as Record<string, { imageId: string; deliveryUrl: string }>)
             : undefined,
     });
+    return { outputs, idClaims };
 }
 
 /** The CLI warns "Undefined value (tokenId) will not show as a stack output" for each undefined key: leave them out. */
@@ -116,5 +133,12 @@ function definedOnly<T extends Record<string, unknown>>(outputs: T): Partial<T> 
 // Config is validated before anything is declared, so a bad stack fails with every problem listed at once.
 export = async () => {
     trimEngineOverhead();
-    return migrate(loadStackConfig());
+    const { outputs, idClaims } = migrate(loadStackConfig());
+    // What stops every set (a collision, a listing, the pre-flight) fails the program here, at its top level, like a
+    // config error: the CLI shows it at once (raised only inside the sets' components, it took the SDK 12 s more).
+    await idClaims.ready().catch((error: Error) => {
+        const message = error.message;
+        throw pulumi.RunError.isInstance(error) ? error : userError(message);
+    });
+    return outputs;
 };

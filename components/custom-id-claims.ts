@@ -1,12 +1,20 @@
+import type * as pulumi from "@pulumi/pulumi";
 import { SourceError } from "./sources/types";
 
-/** What one image set plans to create, for the cross-set check. */
+/** What one image set plans to create, for the cross-set check (and the pre-flight, which needs the rest). */
 export interface SetClaim {
     /** Where the set sits in stack config, e.g. `sourcing-kit:sources[1]`. */
     configPath: string;
     /** `key` is what the user recognises the image by: its old URL or path. */
-    images: ReadonlyArray<{ imageId: string; key: string }>;
+    images: ReadonlyArray<{ imageId: string; key: string; sourceHash?: string; url?: string }>;
+    /** The set's name, onConflict and component, for the pre-flight's report and log lines. */
+    name?: string;
+    onConflict?: "adopt" | "overwrite" | "fail";
+    resource?: pulumi.Resource;
 }
+
+/** Runs once every set has planned with no shared custom ID; a rejection stops every set before it declares. */
+export type ClaimsCheck = (claims: readonly SetClaim[]) => Promise<void>;
 
 /** Two image sets that would write one custom ID (Cloudflare keeps one image per ID, Pulumi one resource per name). */
 export class CrossSetCollisionError extends SourceError {
@@ -49,7 +57,7 @@ export class CustomIdClaims {
     private reject!: (error: Error) => void;
     private done = false;
 
-    constructor(private readonly expectedSets: number) {
+    constructor(private readonly expectedSets: number, private readonly check?: ClaimsCheck) {
         this.settled = new Promise<void>((resolve, reject) => {
             this.resolve = resolve;
             this.reject = reject;
@@ -68,6 +76,11 @@ export class CustomIdClaims {
         return this.settled;
     }
 
+    /** Resolves once every set may declare its images; rejects with what stopped them (collision, listing, pre-flight). */
+    ready(): Promise<void> {
+        return this.settled;
+    }
+
     /** A set could not plan: the others must not declare images either (the program is failing). */
     abandon(configPath: string, error: Error): void {
         if (this.done) return;
@@ -80,6 +93,9 @@ export class CustomIdClaims {
         this.done = true;
         const collision = findCrossSetCollision(this.claims);
         if (collision) this.reject(collision);
+        else if (this.check) this.check(this.claims).then(() => this.resolve(), (error: Error) => this.reject(error));
         else this.resolve();
+        // The claims hold every planned image: let them go once judged (the check copies what it keeps).
+        void this.settled.finally(() => this.claims.splice(0)).catch(() => undefined);
     }
 }

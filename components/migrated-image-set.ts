@@ -113,7 +113,10 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         const aws = source.kind === "s3" ? awsSettingsFromConfig() : undefined;
         for await (const image of openSource(source, { configPath, aws }).list()) planner.add(image);
         const plan = planner.finish();
-        await args.idClaims?.claim({ configPath, images: plan.images.map((i) => ({ imageId: i.imageId, key: i.oldUrls[0] ?? i.key })) });
+        await args.idClaims?.claim({
+            configPath, name, onConflict: args.onConflict ?? "adopt", resource: this,
+            images: plan.images.map((i) => ({ imageId: i.imageId, key: i.oldUrls[0] ?? i.key, sourceHash: i.sourceHash, url: i.url })),
+        });
 
         // 3. One CloudflareImage per planned image, named after its custom ID.
         await this.declareImages(plan, args, source);

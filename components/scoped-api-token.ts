@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudflare from "@pulumi/cloudflare";
 
-/** Resource scope of account-level permission groups (cloudflare-api.md §7). */
+/** Resource scope of account-level permission groups (Cloudflare API docs: "Create tokens via API", resource keys). */
 export const ACCOUNT_SCOPE = "com.cloudflare.api.account";
 
 export interface PermissionGroup {

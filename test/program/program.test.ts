@@ -93,7 +93,9 @@ describe("the stack program under mocks: dev stack (S3 sample, redirects, scoped
         client.destroy();
 
         // The dev stack file as committed, with its bucket served by s3rver and the secrets a user would set.
+        // No Cloudflare here: the pre-flight's calls are tested against the emulator (test/components/preflight*.ts).
         const config = stackConfig("dev", {
+            "sourcing-kit:preflight": "off",
             "cloudflare:apiToken": `bootstrap-${SECRET_MARK}`,
             "sourcing-kit:webhookSecret": `whsec-${SECRET_MARK}`,
             "aws:accessKey": "S3RVER",
@@ -215,7 +217,8 @@ describe("the stack program under mocks: local stack (emulator, folder source)",
 
     async function previewLocal(extra: Record<string, string> = {}): Promise<Run> {
         process.env.CLOUDFLARE_API_TOKEN = `local-token-${SECRET_MARK}`;
-        return preview("local", stackConfig("local", extra), []);
+        // No emulator listens on the local stack's port here: the pre-flight is off (test/program/local-stack.test.ts runs it).
+        return preview("local", stackConfig("local", { "sourcing-kit:preflight": "off", ...extra }), []);
     }
 
     it("declares only the image set and its images: no token, no redirect layer", async () => {

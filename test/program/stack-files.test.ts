@@ -53,6 +53,8 @@ describe("Pulumi.yaml and the stack files", () => {
             "sourcing-kit:retainOnDelete": c.retainOnDelete,
             "sourcing-kit:exportMapping": c.exportMapping,
             "sourcing-kit:apiBaseUrl": c.apiBaseUrl ?? DEFAULT_API_BASE_URL,
+            "sourcing-kit:preflight": c.preflight,
+            "sourcing-kit:preflightSourceChecks": c.preflightSourceChecks,
         };
         const declared = Object.fromEntries(Object.entries(projectFile().config).filter(([, d]) => d.default !== undefined).map(([k, d]) => [k, d.default]));
         assert.deepStrictEqual(declared, programDefaults);
