@@ -16,7 +16,7 @@ const TOKEN = "bench-engine-token";
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** Sum of VmRSS (KB) of a process and all its descendants. */
-async function treeRssKb(pid: number): Promise<number> {
+export async function treeRssKb(pid: number): Promise<number> {
     let total = 0;
     for (const p of [pid, ...descendants(pid)]) {
         try {
@@ -29,10 +29,10 @@ async function treeRssKb(pid: number): Promise<number> {
     return total;
 }
 
-interface Measured { seconds: number; peakRssMb: number; code: number | null }
+export interface Measured { seconds: number; peakRssMb: number; code: number | null }
 
 /** Runs one `pulumi` command, sampling the memory of its whole process tree every 250 ms. */
-async function measure(project: EngineProject, args: string[], env: Record<string, string | undefined> = {}): Promise<Measured> {
+export async function measure(project: EngineProject, args: string[], env: Record<string, string | undefined> = {}): Promise<Measured> {
     const started = Date.now();
     const run = project.start(args, { env });
     let peak = 0;

@@ -15,6 +15,7 @@ const SECTIONS: Record<string, { module: string; key: string }> = {
     redirect: { module: "./redirect", key: "redirect" },
     listing: { module: "./listing", key: "listing" },
     engine: { module: "./engine", key: "engine" },
+    preflight: { module: "./preflight", key: "preflight" },
 };
 
 async function main(): Promise<void> {
