@@ -98,6 +98,8 @@ describe("reliability: secrets never in plain text (program under mocks, then th
             "cloudflare:apiToken": BOOTSTRAP,
             "sourcing-kit:accountId": "0123456789abcdef0123456789abcdef",
             "sourcing-kit:accountHash": "hash-test",
+            // No Cloudflare here (the real API URL): the pre-flight's messages are checked for the token in test/components/preflight.test.ts.
+            "sourcing-kit:preflight": "off",
             "sourcing-kit:sources": JSON.stringify([
                 { kind: "s3", bucket: "private-media", prefix: "shop/", endpoint: s3Endpoint, forcePathStyle: true, region: "us-east-1", access: "private" },
                 { kind: "cloudinary", cloudName: "demo", apiKey: "cld-key-1", apiBaseUrl: cloudinaryUrl },
