@@ -74,6 +74,8 @@ export interface Emulator {
   baseUrl: string;
   /** "http://127.0.0.1:PORT/batch": requests go to `${batchBaseUrl}/images/v1...`. */
   batchBaseUrl: string;
+  /** "http://127.0.0.1:PORT/cdn-cgi/imagedelivery": images are served at `${deliveryBaseUrl}/<hash>/<id>/<variant>`. */
+  deliveryBaseUrl: string;
   port: number;
   accountId: string;
   accountHash: string;
@@ -170,6 +172,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   /** Auth, account, permission and rate limit for a matched route; throws the Cloudflare error. */
   const admit = (route: RouteMatch, req: http.IncomingMessage): TokenGrant | undefined => {
+    if (route.scope === "delivery") return;
     const token = bearer(req);
     if (route.scope === "batch") {
       const expiresAt = token ? ctx.batchTokens.get(token) : undefined;
@@ -252,7 +255,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     } catch (err) {
       refused = err;
     }
-    const active = faults && faultApplies(faults, method) ? faults : undefined;
+    // Faults model the API; delivery is another service (imagedelivery.net) and stays up.
+    const active = faults && route?.scope !== "delivery" && faultApplies(faults, method) ? faults : undefined;
     if (active) {
       const wait = delayMs(active, random);
       if (wait > 0) await sleep(wait);
@@ -296,6 +300,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   return {
     baseUrl: `http://127.0.0.1:${port}/client/v4`,
     batchBaseUrl: `http://127.0.0.1:${port}/batch`,
+    deliveryBaseUrl: `http://127.0.0.1:${port}/cdn-cgi/imagedelivery`,
     port,
     accountId,
     accountHash,

@@ -2,10 +2,12 @@
 import type { IncomingMessage } from "node:http";
 import { badRequest, type EmuResponse } from "./envelope";
 import { d1Query, type D1Backend } from "./d1-route";
+import { deliverImage, DELIVERY_PREFIX } from "./delivery";
 import * as images from "./images-routes";
 import * as tokens from "./tokens";
 
-export type Scope = "account" | "batch" | "user";
+/** "delivery": image delivery URLs, which take no token and count against no limit. */
+export type Scope = "account" | "batch" | "user" | "delivery";
 
 /** What a route asks of the token (account tokens and user tokens alike). */
 export type Permission = "images:read" | "images:write" | "tokens:read";
@@ -106,6 +108,9 @@ export function matchRoute(method: string, pathname: string): RouteMatch | undef
     if (parts[5] === "permission_groups") {
       return { label: "GET user/tokens/permission_groups", scope: "user", write: false, needs: "tokens:read", handle: () => tokens.permissionGroupsAnswer() };
     }
+  }
+  if (pathname.startsWith(`${DELIVERY_PREFIX}/`) && (method === "GET" || method === "HEAD")) {
+    return { label: `${method} delivery`, scope: "delivery", write: false, handle: (env) => deliverImage(env.images, env.req.url ?? "") };
   }
   if (parts[1] === "batch") {
     const handler = matchRest(method, parts.slice(2));
