@@ -1,8 +1,8 @@
 import { Miniflare } from "miniflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "../components/redirect/bundle";
-import { redirectKey } from "../components/redirect/paths";
-import { batches, upsertStatements, type Rows } from "../components/redirect/rows";
-import { schemaStatements } from "../components/redirect/schema";
+import { redirectKey } from "../provider/redirect/paths";
+import { batches, upsertStatements, type Rows } from "../provider/redirect/rows";
+import { schemaStatements } from "../provider/redirect/schema";
 import { percentile, round, type TableRow } from "./report";
 import type { SectionContext, SectionResult } from "./section";
 

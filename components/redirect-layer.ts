@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudflare from "@pulumi/cloudflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "./redirect/bundle";
-import { redirectKey } from "./redirect/paths";
-import { MAX_ROWS_PER_SHARD, Rows, shardLabel, shardRows } from "./redirect/rows";
+import { redirectKey } from "../provider/redirect/paths";
+import { MAX_ROWS_PER_SHARD, Rows, shardLabel, shardRows } from "../provider/redirect/rows";
 import { RedirectRows } from "../provider/redirect-rows";
 
 export type RedirectMapping = Record<string, { imageId: string; deliveryUrl: string }>;

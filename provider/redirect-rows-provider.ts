@@ -1,8 +1,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { normalisePathname } from "../components/redirect/paths";
-import { batches, deleteStatements, diffRows, MAX_ROWS_PER_SHARD, Rows, Statement, upsertStatements } from "../components/redirect/rows";
-import { schemaStatements } from "../components/redirect/schema";
+import { normalisePathname } from "./redirect/paths";
+import { batches, deleteStatements, diffRows, MAX_ROWS_PER_SHARD, Rows, Statement, upsertStatements } from "./redirect/rows";
+import { schemaStatements } from "./redirect/schema";
 import { D1Client } from "./d1-client";
 import { CloudflareApiError, redact } from "./errors";
 import { canonical } from "./image-diff";
@@ -20,7 +20,7 @@ export interface RowsInputs {
     rows: Rows;
     apiToken?: string;
     apiBaseUrl?: string;
-    /** Digest of schema.sql when the program ran (components/redirect/schema.ts); absent in states before it existed. */
+    /** Digest of schema.sql when the program ran (provider/redirect/schema.ts); absent in states before it existed. */
     schemaVersion?: string;
 }
 
@@ -49,7 +49,7 @@ const InputsSchema = z.object({
         }
         for (const key of keys) {
             if (!isNormalisedKey(key)) {
-                ctx.addIssue({ code: "custom", message: `rows key "${key}" is not a normalised path: write it through redirectKey() (components/redirect/paths.ts)` });
+                ctx.addIssue({ code: "custom", message: `rows key "${key}" is not a normalised path: write it through redirectKey() (provider/redirect/paths.ts)` });
             }
             const value = rows[key];
             if (value !== UNKNOWN && !/^https?:\/\/[^/]/.test(value)) {

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { schemaVersion } from "../components/redirect/schema";
+import { schemaVersion } from "./redirect/schema";
 import { providerShim } from "./shim";
 
 /** Inputs of one shard of redirect rows (see DESIGN.md "RedirectLayer"). */
@@ -9,7 +9,7 @@ export interface RedirectRowsArgs {
     databaseId: pulumi.Input<string>;
     /** The shard's owner name, unique per database: rows are deleted only by the shard that owns them. */
     shard: pulumi.Input<string>;
-    /** Normalised path (components/redirect/paths.ts) -> delivery URL; at most 1,000 rows. */
+    /** Normalised path (provider/redirect/paths.ts) -> delivery URL; at most 1,000 rows. */
     rows: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Falls back to `cloudflare:apiToken`, then `CLOUDFLARE_API_TOKEN`; always stored as a secret. */
     apiToken?: pulumi.Input<string>;

@@ -7,7 +7,7 @@ export const WORKER_ENTRY = path.join(__dirname, "worker", "index.ts");
 
 let cached: string | undefined;
 
-/** The Worker as one ES module script (worker/index.ts with paths.ts and delivery-url.ts bundled in). */
+/** The Worker as one ES module script (worker/index.ts with provider/redirect/paths.ts and delivery-url.ts bundled in). */
 export function bundleWorker(): string {
     if (cached === undefined) {
         const result = buildSync({

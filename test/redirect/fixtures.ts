@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { Miniflare } from "miniflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
-import { schemaStatements } from "../../components/redirect/schema";
+import { schemaStatements } from "../../provider/redirect/schema";
 import { D1BindingLike } from "../emulator/d1-miniflare";
 
 /** The D1 database id the bindings share (stands in for the D1Database UUID). */

@@ -1,8 +1,8 @@
 import { strict as assert } from "assert";
 import fc from "fast-check";
-import { normalisePathname, redirectKey } from "../../components/redirect/paths";
-import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../components/redirect/delivery-url";
-import { schemaStatements } from "../../components/redirect/schema";
+import { normalisePathname, redirectKey } from "../../provider/redirect/paths";
+import { flexibleVariantOptions, imageIdOf, redirectLocation } from "../../provider/redirect/delivery-url";
+import { schemaStatements } from "../../provider/redirect/schema";
 import { cloudinaryFallback } from "../../components/redirect/cloudinary";
 import { originTarget } from "../../components/redirect/origin-url";
 

@@ -7,7 +7,7 @@ import { D1Client } from "../../provider/d1-client";
 import { CloudflareApiError } from "../../provider/errors";
 import { checkRowsInputs, diffRowsInputs, provider } from "../../provider/redirect-rows-provider";
 import { DATABASE_ID, RedirectWorkers, startRedirectWorkers } from "./fixtures";
-import { SCHEMA_PATH, schemaStatements, schemaVersion } from "../../components/redirect/schema";
+import { SCHEMA_PATH, schemaStatements, schemaVersion } from "../../provider/redirect/schema";
 
 const HOST = "http://old-cdn.test";
 const url = (id: string): string => `https://imagedelivery.net/hash-test/${id}/public`;

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import {
     batches, D1_MAX_PARAMS, D1_MAX_STATEMENT_BYTES, deleteStatements, diffRows, Rows, shardLabel, shardRows, upsertStatements,
-} from "../../components/redirect/rows";
+} from "../../provider/redirect/rows";
 
 const rowsOf = (n: number, from = 0): Rows =>
     Object.fromEntries(Array.from({ length: n }, (_, i) => [`/img/${from + i}.jpg`, `https://imagedelivery.net/h/img-${from + i}/public`]));

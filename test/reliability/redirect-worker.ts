@@ -2,7 +2,7 @@
 // also serves (miniflareD1Backend): rows written by RedirectRows and the Worker's reads meet in one table.
 import { Miniflare } from "miniflare";
 import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
-import { schemaStatements } from "../../components/redirect/schema";
+import { schemaStatements } from "../../provider/redirect/schema";
 import { D1BindingLike, miniflareD1Backend } from "../emulator/d1-miniflare";
 import { miniflareRoot } from "../redirect/fixtures";
 

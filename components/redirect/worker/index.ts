@@ -1,10 +1,10 @@
 /**
  * The redirect Worker: old image URLs answer 301 to their Cloudflare Images delivery URL, looked up in D1 by the
- * normalised path (components/redirect/paths.ts) and cached with the Cache API; signed webhooks re-import or
+ * normalised path (provider/redirect/paths.ts) and cached with the Cache API; signed webhooks re-import or
  * delete images. Sections: Types / Queries / Routes / Entrypoint.
  */
-import { redirectKey } from "../paths";
-import { redirectLocation } from "../delivery-url";
+import { redirectKey } from "../../../provider/redirect/paths";
+import { redirectLocation } from "../../../provider/redirect/delivery-url";
 import { cloudinaryFallback } from "../cloudinary";
 import { originTarget } from "../origin-url";
 import { checkSignature, MAX_SKEW_SECONDS } from "./signature";

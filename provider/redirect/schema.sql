@@ -1,7 +1,7 @@
 -- sourcing-kit redirect table: old image path -> Cloudflare Images delivery URL.
 -- Applied idempotently (IF NOT EXISTS) by RedirectRows and by the tests, from this one file.
 CREATE TABLE IF NOT EXISTS redirects (
-  path TEXT PRIMARY KEY NOT NULL,   -- normalised key (components/redirect/paths.ts)
+  path TEXT PRIMARY KEY NOT NULL,   -- normalised key (provider/redirect/paths.ts)
   location TEXT NOT NULL,           -- absolute delivery URL, the 301 target
   image_id TEXT,                    -- custom image ID, for webhooks (image.updated / image.deleted)
   shard TEXT NOT NULL,              -- owning RedirectRows shard: a shard only deletes rows it still owns
