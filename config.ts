@@ -35,13 +35,18 @@ export type SourceEntry = Pick<MigratedImageSetArgs, "idPrefix" | "include" | "e
 /** `sourcing-kit:redirects`: the RedirectLayer options a stack sets (the rest comes from the stack itself). */
 export type RedirectsConfig = Pick<RedirectLayerArgs,
     "zoneId" | "routePattern" | "customDomain" | "fallback" | "originUrl" | "webhookPath" | "databaseName" | "scriptName" |
-    "shardSize" | "matchHost" | "flexibleVariants" | "cacheTtlSeconds" | "redirectMaxAgeSeconds">;
+    "shardSize" | "matchHost" | "flexibleVariants" | "cacheTtlSeconds" | "redirectMaxAgeSeconds" | "deployWorker"> & {
+    /** An existing D1 database (its UUID) to write the rows into, instead of one the stack creates. */
+    databaseId?: string;
+};
 
 /** The validated stack configuration. Holds secrets in plain strings: never log or export it. */
 export interface StackConfig {
     accountId: string;
     accountHash: string;
     apiBaseUrl?: string;
+    /** `sourcing-kit:deliveryBaseUrl` without a trailing slash: https://imagedelivery.net or `https://<zone>/cdn-cgi/imagedelivery`. */
+    deliveryBaseUrl: string;
     sources: SourceEntry[];
     redirects?: RedirectsConfig;
     scopedToken: boolean;
@@ -83,7 +88,7 @@ const key = (name: string): string => `${PROJECT}:${name}`;
 export const KNOWN_KEYS = [
     "accountId", "accountHash", "sources", "redirects", "scopedToken", "tokenExpiresOn", "tokenAllowedIps",
     "apiBaseUrl", "rateLimit", "useBatchApi", "requestTimeoutMs", "sample", "onConflict", "retainOnDelete", "exportMapping",
-    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks",
+    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks", "deliveryBaseUrl",
 ] as const;
 
 /** Keys of a `sources[i]` entry that configure the image set rather than the source listing. */
@@ -129,8 +134,24 @@ const RedirectsSchema = z
         flexibleVariants: z.boolean().optional(),
         cacheTtlSeconds: z.number().int().min(0).max(31536000).optional(),
         redirectMaxAgeSeconds: z.number().int().min(0).max(31536000).optional(),
+        databaseId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
+            message: "must be the D1 database's UUID (dashboard > Storage & Databases > D1 > the database, or `wrangler d1 list`)",
+        }).optional(),
+        deployWorker: z.boolean().default(true),
     })
     .superRefine((r, ctx) => {
+        if (r.databaseId !== undefined && r.databaseName !== undefined) {
+            ctx.addIssue({ code: "custom", path: ["databaseName"], message: "names the database the stack creates; with databaseId the stack uses that existing database instead: remove one of the two" });
+        }
+        if (!r.deployWorker) {
+            // The team deploys the Worker itself (wrangler): nothing of the Worker's placement is the stack's to set.
+            for (const field of ["routePattern", "customDomain", "zoneId", "scriptName"] as const) {
+                if (r[field] !== undefined) {
+                    ctx.addIssue({ code: "custom", path: [field], message: "has no effect with deployWorker false (the Worker is deployed with wrangler, which sets its route); remove it, or set deployWorker true" });
+                }
+            }
+            return;
+        }
         if ((r.routePattern === undefined) === (r.customDomain === undefined)) {
             ctx.addIssue({ code: "custom", path: [], message: "set exactly one of routePattern (a route on a proxied hostname in front of the old origin) or customDomain (the Worker becomes the hostname's origin)" });
         }
@@ -141,6 +162,37 @@ const RedirectsSchema = z
             ctx.addIssue({ code: "custom", path: ["originUrl"], message: 'required when fallback is "origin" (unmapped paths are fetched from it); or set fallback: "404"' });
         }
     });
+
+export const DEFAULT_DELIVERY_BASE_URL = "https://imagedelivery.net";
+
+/**
+ * `sourcing-kit:deliveryBaseUrl`: https://imagedelivery.net (default) or a zone of the same account serving
+ * `https://<zone>/cdn-cgi/imagedelivery` (Cloudflare's custom-domain form). With a custom apiBaseUrl (the emulator)
+ * any http(s) origin may serve that path.
+ */
+function parseDeliveryBaseUrl(text: string | undefined, realApi: boolean, problems: string[]): string {
+    if (text === undefined) return DEFAULT_DELIVERY_BASE_URL;
+    const hint = `such as ${DEFAULT_DELIVERY_BASE_URL} or https://images.example.com/cdn-cgi/imagedelivery`;
+    let url: URL;
+    try {
+        url = new URL(text);
+    } catch {
+        problems.push(`${key("deliveryBaseUrl")}: must be a URL ${hint} (got ${JSON.stringify(text)})`);
+        return DEFAULT_DELIVERY_BASE_URL;
+    }
+    const path = url.pathname.replace(/\/+$/, "");
+    const problem =
+        !(url.protocol === "https:" || (!realApi && url.protocol === "http:")) ? "must use https" :
+        url.search !== "" || url.hash !== "" || url.username !== "" ? "must not have a query, fragment or credentials" :
+        url.hostname === "imagedelivery.net" ? (path === "" ? undefined : "on imagedelivery.net must have no path") :
+        path !== "/cdn-cgi/imagedelivery" ? "on your own domain must end in /cdn-cgi/imagedelivery (the zone must be on the same Cloudflare account as the images)" :
+        undefined;
+    if (problem !== undefined) {
+        problems.push(`${key("deliveryBaseUrl")}: ${problem}, ${hint} (got ${JSON.stringify(text)})`);
+        return DEFAULT_DELIVERY_BASE_URL;
+    }
+    return `${url.origin}${path}`;
+}
 
 /** CIDR such as 203.0.113.0/24 or 2001:db8::/32 (a bare address means a single host). */
 function isCidr(value: string): boolean {
@@ -412,6 +464,8 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
         problems.push(`${key("accountHash")}: must contain only letters, digits, '-' or '_' (it is a path segment of imagedelivery.net URLs), got ${JSON.stringify(accountHash)}`);
     }
 
+    const deliveryBaseUrl = parseDeliveryBaseUrl(values[key("deliveryBaseUrl")], realApi, problems);
+
     const scopedToken = parseBoolean(key("scopedToken"), values[key("scopedToken")], true, problems);
     const useBatchApi = parseBoolean(key("useBatchApi"), values[key("useBatchApi")], false, problems);
     const retainOnDelete = parseBoolean(key("retainOnDelete"), values[key("retainOnDelete")], false, problems);
@@ -481,9 +535,12 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
     }
 
     let redirects: RedirectsConfig | undefined;
+    let workerDeployed = true;
     const redirectsText = values[key("redirects")];
     if (redirectsText !== undefined) {
         const raw = parseJson(key("redirects"), redirectsText, problems);
+        // Known even when another redirects field is invalid, so the webhook check below still applies.
+        workerDeployed = !(typeof raw === "object" && raw !== null && (raw as { deployWorker?: unknown }).deployWorker === false);
         if (raw !== undefined && typeof raw === "object" && raw !== null && !Array.isArray(raw) && "webhookSecret" in raw) {
             problems.push(`${key("redirects")}.webhookSecret: do not put secrets in redirects; run pulumi config set --secret ${key("webhookSecret")} <secret>`);
             delete (raw as Record<string, unknown>).webhookSecret;
@@ -501,19 +558,25 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
         if (scopedToken) {
             problems.push(`${key("scopedToken")}: set it to false with a custom ${key("apiBaseUrl")}: tokens are created on the real Cloudflare API (the emulator has none)`);
         }
-        if (redirectsText !== undefined) {
-            problems.push(`${key("redirects")}: not available with a custom ${key("apiBaseUrl")}: D1 and the Worker are created on the real Cloudflare API; remove one of the two`);
+        // Rows go through the D1 HTTP API at apiBaseUrl (the emulator has it); creating D1 or a Worker needs the real API.
+        if (redirects !== undefined && (redirects.databaseId === undefined || redirects.deployWorker)) {
+            problems.push(`${key("redirects")}: with a custom ${key("apiBaseUrl")} set redirects.databaseId (an existing D1 database) and redirects.deployWorker false: ` +
+                `creating D1 databases and Workers needs the real Cloudflare API`);
         }
     }
     if (!scopedToken) {
         if (expiresText !== undefined) problems.push(`${key("tokenExpiresOn")}: has no effect with ${key("scopedToken")} false; remove it`);
         if (ipsText !== undefined) problems.push(`${key("tokenAllowedIps")}: has no effect with ${key("scopedToken")} false; remove it`);
     }
-    if (webhookSecret !== undefined && redirectsText !== undefined && !scopedToken) {
+    if (webhookSecret !== undefined && redirectsText !== undefined && workerDeployed && !scopedToken) {
         problems.push(`${key("webhookSecret")}: needs ${key("scopedToken")} true: the Worker handles webhooks with the scoped token (the bootstrap token never goes into a Worker)`);
     }
     if (webhookSecret !== undefined && redirectsText !== undefined && scopedToken && ipsText !== undefined) {
         problems.push(`${key("tokenAllowedIps")}: the redirect Worker calls the Images API with the scoped token from Cloudflare's edge, outside these addresses, so every webhook would fail; remove ${key("tokenAllowedIps")} or ${key("webhookSecret")}`);
+    }
+    if (webhookSecret !== undefined && redirectsText !== undefined && !workerDeployed) {
+        problems.push(`${key("webhookSecret")}: the stack does not deploy the Worker (redirects.deployWorker false), so it cannot give it the secret; ` +
+            `remove it and run wrangler secret put WEBHOOK_SECRET (README "Deploying the Worker yourself")`);
     }
     if (webhookSecret !== undefined && redirectsText === undefined) {
         problems.push(`${key("webhookSecret")}: has no effect without ${key("redirects")} (webhooks are served by the redirect Worker); remove it or configure redirects`);
@@ -526,6 +589,7 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
             accountId: accountId!,
             accountHash: accountHash!,
             apiBaseUrl,
+            deliveryBaseUrl,
             sources,
             redirects,
             scopedToken,

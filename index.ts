@@ -3,7 +3,8 @@ import { loadStackConfig, PROJECT, slug, type StackConfig } from "./config";
 import { ScopedApiToken } from "./components/scoped-api-token";
 import { CustomIdClaims } from "./components/custom-id-claims";
 import { MigratedImageSet } from "./components/migrated-image-set";
-import { RedirectLayer } from "./components/redirect-layer";
+import { RedirectLayer, WORKER_COMPATIBILITY_DATE } from "./components/redirect-layer";
+import { WORKER_MAIN_MODULE } from "./components/redirect/bundle";
 import { trimEngineOverhead } from "./components/engine-runtime";
 import { StackPreflight } from "./components/preflight";
 import { userError } from "./components/user-error";
@@ -58,6 +59,7 @@ function migrate(config: StackConfig) {
             {
                 accountId: config.accountId,
                 accountHash: config.accountHash,
+                deliveryBaseUrl: config.deliveryBaseUrl,
                 apiToken,
                 apiBaseUrl: config.apiBaseUrl,
                 source: entry.source,
@@ -77,7 +79,9 @@ function migrate(config: StackConfig) {
 
     // 3. Old URLs answer with a 301 to the new delivery URLs.
     const redirects = config.redirects;
-    const databaseName = redirects ? (redirects.databaseName ?? slug(`${PROJECT}-${stack}-redirects`)) : undefined;
+    // An existing database (redirects.databaseId) keeps its own name; the stack names only the one it creates.
+    const databaseName = redirects && redirects.databaseId === undefined
+        ? (redirects.databaseName ?? slug(`${PROJECT}-${stack}-redirects`)) : undefined;
     const layer = redirects
         ? new RedirectLayer("redirects", {
             accountId: config.accountId,
@@ -92,7 +96,9 @@ function migrate(config: StackConfig) {
             apiToken,
             apiBaseUrl: config.apiBaseUrl,
             databaseName,
-            scriptName: redirects.scriptName ?? slug(`${PROJECT}-${stack}-redirects`),
+            databaseId: redirects.databaseId,
+            deployWorker: redirects.deployWorker,
+            scriptName: redirects.deployWorker ? (redirects.scriptName ?? slug(`${PROJECT}-${stack}-redirects`)) : undefined,
             shardSize: redirects.shardSize,
             matchHost: redirects.matchHost,
             flexibleVariants: redirects.flexibleVariants,
@@ -116,7 +122,11 @@ function migrate(config: StackConfig) {
         preflight: preflight ? pulumi.output(preflight.report) : undefined,
         redirectHostname: layer?.hostname,
         redirectDatabase: layer
-            ? { name: databaseName!, id: layer.databaseId, query: MAPPING_QUERY }
+            ? definedOnly({ name: databaseName, id: layer.databaseId, query: MAPPING_QUERY })
+            : undefined,
+        // With deployWorker false: what `npm run worker:export` (and a hand-written wrangler.toml) needs.
+        redirectWorker: layer && redirects && !redirects.deployWorker
+            ? { deployed: false, mainModule: WORKER_MAIN_MODULE, compatibilityDate: WORKER_COMPATIBILITY_DATE, databaseId: layer.databaseId, vars: layer.workerVars }
             : undefined,
         mapping: config.exportMapping
             ? allMappings.apply((maps) => Object.assign({}, ...maps) as Record<string, { imageId: string; deliveryUrl: string }>)

@@ -20,8 +20,13 @@ const DECLARE_CHUNK = 200;
 
 export interface MigratedImageSetArgs {
     accountId: string;
-    /** The Images account hash: delivery URLs are `https://imagedelivery.net/<accountHash>/<id>/public`. */
+    /** The Images account hash: delivery URLs are `<deliveryBaseUrl>/<accountHash>/<id>/public`. */
     accountHash: string;
+    /**
+     * Where the mapping (and so the redirects) sends old URLs: https://imagedelivery.net (default) or a same-account
+     * zone's `https://<zone>/cdn-cgi/imagedelivery`. Each image's own `deliveryUrl` output stays the URL Cloudflare reports.
+     */
+    deliveryBaseUrl?: string;
     apiToken?: pulumi.Input<string>;
     apiBaseUrl?: string;
     source: Source;
@@ -108,7 +113,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
             exclude: args.exclude,
             sample: args.sample,
             metadata: args.metadata,
-            deliveryUrl: (imageId) => deliveryUrlFor(args.accountHash, imageId),
+            deliveryUrl: (imageId) => deliveryUrlFor(args.accountHash, imageId, "public", args.deliveryBaseUrl),
         });
         const aws = source.kind === "s3" ? awsSettingsFromConfig() : undefined;
         for await (const image of openSource(source, { configPath, aws }).list()) planner.add(image);
@@ -197,6 +202,9 @@ function checkSetOptions(args: MigratedImageSetArgs, configPath: string): void {
     const problems: string[] = [];
     if (typeof args.accountId !== "string" || args.accountId === "") problems.push(`${configPath}: accountId is required`);
     if (typeof args.accountHash !== "string" || args.accountHash === "") problems.push(`${configPath}: accountHash is required (Images dashboard > Developer Resources)`);
+    if (args.deliveryBaseUrl !== undefined && !isDeliveryBase(args.deliveryBaseUrl)) {
+        problems.push(`deliveryBaseUrl: ${JSON.stringify(args.deliveryBaseUrl)} must be https://imagedelivery.net or a URL ending in /cdn-cgi/imagedelivery, without a trailing slash`);
+    }
     if (args.idPrefix !== undefined && !isValidImageId(args.idPrefix.replace(/^\/+|\/+$/g, ""))) {
         problems.push(`${configPath}.idPrefix: "${args.idPrefix}" must be a path of A-Z a-z 0-9 . _ ~ - segments, such as legacy or shop/v1`);
     }
@@ -214,6 +222,17 @@ function checkSetOptions(args: MigratedImageSetArgs, configPath: string): void {
         }
     }
     if (problems.length > 0) throw new SourceError(problems.join("\n"), configPath);
+}
+
+/** The forms Cloudflare delivers images at (and the redirect Worker recognises): imagedelivery.net or a zone's path. */
+function isDeliveryBase(base: string): boolean {
+    try {
+        const url = new URL(base);
+        if (!/^https?:$/.test(url.protocol) || url.search !== "" || url.hash !== "" || base.endsWith("/")) return false;
+        return url.hostname === "imagedelivery.net" ? url.pathname === "/" : url.pathname === "/cdn-cgi/imagedelivery";
+    } catch {
+        return false;
+    }
 }
 
 function s3Options(source: Extract<Source, { kind: "s3" }>): { region?: string; endpoint?: string; forcePathStyle?: boolean } | undefined {

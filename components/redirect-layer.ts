@@ -25,7 +25,15 @@ export interface RedirectLayerArgs {
     webhookPath?: string;
     apiToken?: pulumi.Input<string>;
     apiBaseUrl?: string;
+    /** Name of the D1 database the layer creates (default `<name>-redirects`); not with databaseId. */
     databaseName?: string;
+    /** An existing D1 database (UUID) to write the rows into; the layer then creates none (and destroy keeps it). */
+    databaseId?: pulumi.Input<string>;
+    /**
+     * false: declare only the rows; the team deploys the Worker itself (wrangler) from `npm run worker:export`.
+     * Default true: the layer deploys the Worker and its route or custom domain.
+     */
+    deployWorker?: boolean;
     scriptName?: string;
     /** Rows per RedirectRows resource, at most 1,000 (default). */
     shardSize?: number;
@@ -60,13 +68,35 @@ export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false)
     return rows;
 }
 
+/** The Worker's plain-text settings (its `vars`), from the layer's options. */
+export function workerVars(args: Pick<RedirectLayerArgs, "fallback" | "originUrl" | "flexibleVariants" | "matchHost" | "cacheTtlSeconds" | "redirectMaxAgeSeconds">): Record<string, string> {
+    return {
+        FALLBACK: args.fallback,
+        FLEXIBLE_VARIANTS: String(args.flexibleVariants ?? false),
+        MATCH_HOST: String(args.matchHost ?? false),
+        CACHE_TTL: String(args.cacheTtlSeconds ?? 300),
+        REDIRECT_MAX_AGE: String(args.redirectMaxAgeSeconds ?? 86400),
+        ...(args.originUrl ? { ORIGIN_URL: args.originUrl } : {}),
+    };
+}
+
 function validate(name: string, args: RedirectLayerArgs): void {
     const where = `RedirectLayer "${name}"`;
-    if ((args.routePattern === undefined) === (args.customDomain === undefined)) {
-        throw new Error(`${where}: set exactly one of routePattern (a route in front of the old origin) or customDomain (the Worker is the origin)`);
+    if (args.databaseId !== undefined && args.databaseName !== undefined) {
+        throw new Error(`${where}: databaseName names a database the layer creates; with databaseId it uses that one: set only one`);
     }
-    if (args.routePattern !== undefined && !args.zoneId) {
-        throw new Error(`${where}: routePattern "${args.routePattern}" needs zoneId (the zone's 32-character ID)`);
+    if (args.deployWorker === false) {
+        const set = (["routePattern", "customDomain", "zoneId", "scriptName", "webhookSecret"] as const).filter((k) => args[k] !== undefined);
+        if (set.length > 0) {
+            throw new Error(`${where}: ${set.join(", ")} ha${set.length === 1 ? "s" : "ve"} no effect with deployWorker false (the Worker is deployed with wrangler); remove ${set.length === 1 ? "it" : "them"}`);
+        }
+    } else {
+        if ((args.routePattern === undefined) === (args.customDomain === undefined)) {
+            throw new Error(`${where}: set exactly one of routePattern (a route in front of the old origin) or customDomain (the Worker is the origin)`);
+        }
+        if (args.routePattern !== undefined && !args.zoneId) {
+            throw new Error(`${where}: routePattern "${args.routePattern}" needs zoneId (the zone's 32-character ID)`);
+        }
     }
     if (args.fallback === "origin" && !args.originUrl) {
         throw new Error(`${where}: fallback "origin" needs originUrl (where unmapped paths are fetched), or set fallback "404"`);
@@ -88,8 +118,11 @@ function validate(name: string, args: RedirectLayerArgs): void {
 /** Old image URLs answered with a 301 to Cloudflare Images: D1 table, sharded rows, the Worker and its route. */
 export class RedirectLayer extends pulumi.ComponentResource {
     readonly databaseId: pulumi.Output<string>;
-    readonly scriptName: pulumi.Output<string>;
+    /** The deployed Worker's name; undefined with deployWorker false. */
+    readonly scriptName: pulumi.Output<string | undefined>;
     readonly hostname: pulumi.Output<string | undefined>;
+    /** The Worker's plain-text settings (wrangler `vars`), for teams that deploy it themselves. */
+    readonly workerVars: Record<string, string>;
     readonly rowCount: pulumi.Output<number>;
     readonly shardCount: pulumi.Output<number>;
 
@@ -99,11 +132,13 @@ export class RedirectLayer extends pulumi.ComponentResource {
         const parent = { parent: this };
         const apiToken = args.apiToken === undefined ? undefined : pulumi.secret(args.apiToken);
 
-        // 1. The D1 database holding the redirect table.
-        const database = new cloudflare.D1Database(`${name}-db`, {
-            accountId: args.accountId,
-            name: args.databaseName ?? `${name}-redirects`,
-        }, parent);
+        // 1. The D1 database holding the redirect table: an existing one, or one the layer creates.
+        const databaseId: pulumi.Output<string> = args.databaseId !== undefined
+            ? pulumi.output(args.databaseId)
+            : new cloudflare.D1Database(`${name}-db`, {
+                accountId: args.accountId,
+                name: args.databaseName ?? `${name}-redirects`,
+            }, parent).uuid;
 
         // 2. The rows, sharded by hash of path (a shard splits only when it overflows); each shard's create
         //    applies schema.sql first (CREATE ... IF NOT EXISTS), so the table exists even with no rows.
@@ -113,7 +148,7 @@ export class RedirectLayer extends pulumi.ComponentResource {
             const resources = [...shards].map(([prefix, rows]) => {
                 const shardName = `${name}-rows-${shardLabel(prefix)}`;
                 return new RedirectRows(shardName, {
-                    accountId: args.accountId, databaseId: database.uuid, shard: shardName, rows, apiToken, apiBaseUrl: args.apiBaseUrl,
+                    accountId: args.accountId, databaseId, shard: shardName, rows, apiToken, apiBaseUrl: args.apiBaseUrl,
                 }, parent);
             });
             return { resources, rowCount: Object.keys(allRows).length };
@@ -125,17 +160,31 @@ export class RedirectLayer extends pulumi.ComponentResource {
             : pulumi.all(args.mappings).apply((m) => declareShards(m as RedirectMapping[]));
         const shards: pulumi.Output<RedirectRows[]> = declared.apply((d) => d.resources);
 
-        // 3. The Worker: the bundled module, its D1 binding, settings as plain_text, credentials as secret_text.
+        // 3. The Worker (unless the team deploys it): the bundled module, its D1 binding, settings as plain_text,
+        //    credentials as secret_text; then its traffic.
+        this.workerVars = workerVars(args);
+        const deployed = args.deployWorker === false ? undefined : this.deployWorker(name, args, databaseId, apiToken, shards);
+
+        this.databaseId = databaseId;
+        this.scriptName = deployed?.scriptName ?? pulumi.output(undefined);
+        this.hostname = deployed?.hostname ?? pulumi.output(undefined);
+        this.shardCount = shards.apply((s) => s.length);
+        this.rowCount = declared.apply((d) => d.rowCount);
+        this.registerOutputs({
+            databaseId: this.databaseId, scriptName: this.scriptName, hostname: this.hostname,
+            shardCount: this.shardCount, rowCount: this.rowCount,
+        });
+    }
+
+    private deployWorker(name: string, args: RedirectLayerArgs, databaseId: pulumi.Output<string>,
+        apiToken: pulumi.Output<string> | undefined, shards: pulumi.Output<RedirectRows[]>,
+    ): { scriptName: pulumi.Output<string>; hostname: pulumi.Output<string | undefined> } {
+        const parent = { parent: this };
         const plainText = (bindingName: string, text: pulumi.Input<string>) => ({ type: "plain_text", name: bindingName, text });
         const bindings: pulumi.Input<cloudflare.types.input.WorkersScriptBinding>[] = [
-            { type: "d1", name: "DB", id: database.uuid },
-            plainText("FALLBACK", args.fallback),
-            plainText("FLEXIBLE_VARIANTS", String(args.flexibleVariants ?? false)),
-            plainText("MATCH_HOST", String(args.matchHost ?? false)),
-            plainText("CACHE_TTL", String(args.cacheTtlSeconds ?? 300)),
-            plainText("REDIRECT_MAX_AGE", String(args.redirectMaxAgeSeconds ?? 86400)),
+            { type: "d1", name: "DB", id: databaseId },
+            ...Object.entries(this.workerVars).map(([varName, text]) => plainText(varName, text)),
         ];
-        if (args.originUrl) bindings.push(plainText("ORIGIN_URL", args.originUrl));
         if (args.webhookSecret !== undefined) {
             bindings.push(
                 plainText("WEBHOOK_PATH", args.webhookPath ?? "/_sourcing-kit/webhook"),
@@ -172,15 +221,6 @@ export class RedirectLayer extends pulumi.ComponentResource {
             }, parent);
             hostname = pulumi.output(args.routePattern!.split("/")[0]);
         }
-
-        this.databaseId = database.uuid;
-        this.scriptName = script.scriptName;
-        this.hostname = hostname;
-        this.shardCount = shards.apply((s) => s.length);
-        this.rowCount = declared.apply((d) => d.rowCount);
-        this.registerOutputs({
-            databaseId: this.databaseId, scriptName: this.scriptName, hostname: this.hostname,
-            shardCount: this.shardCount, rowCount: this.rowCount,
-        });
+        return { scriptName: script.scriptName, hostname };
     }
 }

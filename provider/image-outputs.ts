@@ -14,9 +14,12 @@ export interface ImageOutputs extends ImageInputs {
     adopted: boolean;
 }
 
-/** `https://imagedelivery.net/<hash>/<id>/<variant>`; a `%` in a custom ID must be written `%25` in delivery URLs. */
-export function deliveryUrlFor(accountHash: string, imageId: string, variant = "public"): string {
-    return `https://imagedelivery.net/${accountHash}/${imageId.replace(/%/g, "%25")}/${variant}`;
+/**
+ * `<base>/<hash>/<id>/<variant>`, base https://imagedelivery.net or a same-account zone's
+ * `https://<zone>/cdn-cgi/imagedelivery`; a `%` in a custom ID must be written `%25` in delivery URLs.
+ */
+export function deliveryUrlFor(accountHash: string, imageId: string, variant = "public", baseUrl = "https://imagedelivery.net"): string {
+    return `${baseUrl}/${accountHash}/${imageId.replace(/%/g, "%25")}/${variant}`;
 }
 
 /** The `public` variant URL when the account has it, else the first one Cloudflare lists. */

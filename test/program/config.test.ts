@@ -152,7 +152,35 @@ describe("stack config: the bad-config table (every problem at once, by config p
             raw: stack({ "sourcing-kit:apiBaseUrl": "http://127.0.0.1:8787/client/v4", "sourcing-kit:accountId": "local-account", "sourcing-kit:redirects": json(REDIRECTS) }),
             problems: [
                 "sourcing-kit:scopedToken: set it to false with a custom sourcing-kit:apiBaseUrl: tokens are created on the real Cloudflare API (the emulator has none)",
-                "sourcing-kit:redirects: not available with a custom sourcing-kit:apiBaseUrl: D1 and the Worker are created on the real Cloudflare API; remove one of the two",
+                "sourcing-kit:redirects: with a custom sourcing-kit:apiBaseUrl set redirects.databaseId (an existing D1 database) and redirects.deployWorker false: creating D1 databases and Workers needs the real Cloudflare API",
+            ],
+        },
+        {
+            name: "an existing D1 database given by name and ID, a Worker route with deployWorker false, and a webhook for that Worker",
+            raw: stack({
+                "sourcing-kit:redirects": json({ ...REDIRECTS, databaseId: "not-a-uuid", databaseName: "mine", deployWorker: false }),
+                "sourcing-kit:webhookSecret": "whsec",
+            }),
+            problems: [
+                "sourcing-kit:redirects.databaseId: must be the D1 database's UUID (dashboard > Storage & Databases > D1 > the database, or `wrangler d1 list`)",
+                "sourcing-kit:redirects.databaseName: names the database the stack creates; with databaseId the stack uses that existing database instead: remove one of the two",
+                "sourcing-kit:redirects.routePattern: has no effect with deployWorker false (the Worker is deployed with wrangler, which sets its route); remove it, or set deployWorker true",
+                "sourcing-kit:redirects.zoneId: has no effect with deployWorker false (the Worker is deployed with wrangler, which sets its route); remove it, or set deployWorker true",
+                "sourcing-kit:webhookSecret: the stack does not deploy the Worker (redirects.deployWorker false), so it cannot give it the secret; remove it and run wrangler secret put WEBHOOK_SECRET (README \"Deploying the Worker yourself\")",
+            ],
+        },
+        {
+            name: "delivery base URLs Cloudflare does not serve images at",
+            raw: stack({ "sourcing-kit:deliveryBaseUrl": "https://images.example.com/cdn" }),
+            problems: [
+                'sourcing-kit:deliveryBaseUrl: on your own domain must end in /cdn-cgi/imagedelivery (the zone must be on the same Cloudflare account as the images), such as https://imagedelivery.net or https://images.example.com/cdn-cgi/imagedelivery (got "https://images.example.com/cdn")',
+            ],
+        },
+        {
+            name: "a plain-http delivery base URL for the real API",
+            raw: stack({ "sourcing-kit:deliveryBaseUrl": "http://example.com/cdn-cgi/imagedelivery" }),
+            problems: [
+                'sourcing-kit:deliveryBaseUrl: must use https, such as https://imagedelivery.net or https://images.example.com/cdn-cgi/imagedelivery (got "http://example.com/cdn-cgi/imagedelivery")',
             ],
         },
         {
@@ -289,8 +317,36 @@ describe("stack config: valid stacks", () => {
             "sourcing-kit:tokenExpiresOn": "2027-01-31T00:00:00Z",
         }));
         assert.ok(result.ok);
-        assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300 }, "a custom domain needs no zone ID");
+        assert.deepStrictEqual(result.config.redirects, { customDomain: "img.acme-shop.example", fallback: "404", redirectMaxAgeSeconds: 300, deployWorker: true }, "a custom domain needs no zone ID");
         assert.strictEqual(result.config.webhookSecret, "whsec");
+    });
+
+    it("accepts an existing D1 database and a Worker the team deploys itself, also against the emulator", () => {
+        const redirects = { fallback: "origin", originUrl: "http://127.0.0.1:8790", databaseId: "6f1c1a40-0d5e-4c3b-9a57-2f7d2b3c4d5e", deployWorker: false };
+        const result = parseStackConfig(stack({
+            "cloudflare:apiToken": undefined,
+            "sourcing-kit:apiBaseUrl": "http://127.0.0.1:8787/client/v4",
+            "sourcing-kit:deliveryBaseUrl": "http://127.0.0.1:8787/cdn-cgi/imagedelivery/",
+            "sourcing-kit:accountId": "local-account",
+            "sourcing-kit:scopedToken": "false",
+            "sourcing-kit:redirects": json(redirects),
+        }, { env: { CLOUDFLARE_API_TOKEN: "local-token" } }));
+        assert.ok(result.ok, JSON.stringify(result));
+        assert.deepStrictEqual(result.config.redirects, redirects);
+        assert.strictEqual(result.config.deliveryBaseUrl, "http://127.0.0.1:8787/cdn-cgi/imagedelivery", "trailing slash dropped");
+    });
+
+    it("delivers on imagedelivery.net by default, or on the user's own zone", () => {
+        const defaults = parseStackConfig(stack({}));
+        assert.ok(defaults.ok);
+        assert.strictEqual(defaults.config.deliveryBaseUrl, "https://imagedelivery.net");
+        assert.strictEqual(defaults.config.redirects, undefined);
+        const own = parseStackConfig(stack({ "sourcing-kit:deliveryBaseUrl": "https://example.com/cdn-cgi/imagedelivery" }));
+        assert.ok(own.ok);
+        assert.strictEqual(own.config.deliveryBaseUrl, "https://example.com/cdn-cgi/imagedelivery");
+        const routed = parseStackConfig(stack({ "sourcing-kit:redirects": json({ customDomain: "img.acme-shop.example", fallback: "404" }) }));
+        assert.ok(routed.ok);
+        assert.strictEqual(routed.config.redirects?.deployWorker, true, "the Worker is deployed unless deployWorker is false");
     });
 
     it("accepts a scoped token limited to IP ranges when no Worker needs it", () => {

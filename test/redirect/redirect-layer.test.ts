@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { RedirectLayer, RedirectLayerArgs, RedirectMapping, rowsFromMappings } from "../../components/redirect-layer";
+import { RedirectLayer, RedirectLayerArgs, RedirectMapping, rowsFromMappings, workerVars } from "../../components/redirect-layer";
 import { bundleWorker } from "../../components/redirect/bundle";
 import { RecordingMocks, settled, valueOf } from "../program/mocks";
 
@@ -29,7 +29,7 @@ describe("RedirectLayer under mocks (what preview declares)", () => {
             rowCount: await valueOf(layer.rowCount), hostname: await valueOf(layer.hostname),
         };
         await settled();
-        const raw = mocks.ofType("cloudflare:index/workersScript:WorkersScript")[0]?.inputs.bindings as Binding[] | { value: Binding[] };
+        const raw = (mocks.ofType("cloudflare:index/workersScript:WorkersScript")[0]?.inputs.bindings ?? []) as Binding[] | { value: Binding[] };
         // A secret anywhere in the list makes the engine hold the whole list as a secret (never plain text in state).
         const secretBindings = !Array.isArray(raw);
         const bindings = Array.isArray(raw) ? raw : raw.value;
@@ -91,6 +91,27 @@ describe("RedirectLayer under mocks (what preview declares)", () => {
         assert.deepEqual(domain.inputs, { accountId: ACCOUNT, hostname: "img.example.com", service: "redirects", zoneId: ZONE });
     });
 
+    it("writes into an existing D1 database and deploys no Worker when the team deploys it with wrangler", async () => {
+        const { mocks, outputs } = await declare({
+            databaseId: "6f1c1a40-0d5e-4c3b-9a57-2f7d2b3c4d5e", deployWorker: false, zoneId: undefined, routePattern: undefined,
+        });
+        assert.deepEqual(mocks.ofType("cloudflare:index/d1Database:D1Database"), [], "no database created");
+        assert.deepEqual(mocks.ofType("cloudflare:index/workersScript:WorkersScript"), [], "no Worker");
+        assert.deepEqual(mocks.ofType("cloudflare:index/workersRoute:WorkersRoute"), []);
+        const [rows] = mocks.ofType(ROWS_TYPE);
+        assert.equal(rows.inputs.databaseId, "6f1c1a40-0d5e-4c3b-9a57-2f7d2b3c4d5e");
+        assert.deepEqual(outputs, { databaseId: "6f1c1a40-0d5e-4c3b-9a57-2f7d2b3c4d5e", shardCount: 1, rowCount: 3, hostname: undefined });
+    });
+
+    it("gives the Worker's settings as wrangler vars, the same values it binds when it deploys the Worker", async () => {
+        const layerVars = workerVars({ fallback: "origin", originUrl: "https://origin.example.com", cacheTtlSeconds: 60 });
+        assert.deepEqual(layerVars, {
+            FALLBACK: "origin", FLEXIBLE_VARIANTS: "false", MATCH_HOST: "false", CACHE_TTL: "60", REDIRECT_MAX_AGE: "86400", ORIGIN_URL: "https://origin.example.com",
+        });
+        const { binding } = await declare({ cacheTtlSeconds: 60 });
+        for (const [name, text] of Object.entries(layerVars)) assert.deepEqual(binding(name), { type: "plain_text", name, text });
+    });
+
     it("rejects contradictory settings naming the argument", async () => {
         await pulumi.runtime.setMocks(new RecordingMocks(), "sourcing-kit", "dev", true);
         const base: RedirectLayerArgs = { accountId: ACCOUNT, mappings: [], zoneId: ZONE, routePattern: "a.example.com/*", fallback: "404" };
@@ -99,6 +120,8 @@ describe("RedirectLayer under mocks (what preview declares)", () => {
         assert.throws(() => new RedirectLayer("c", { ...base, webhookSecret: "s" }), /webhookSecret needs apiToken/);
         assert.throws(() => new RedirectLayer("d", { ...base, shardSize: 5000 }), /shardSize 5000/);
         assert.throws(() => new RedirectLayer("e", { ...base, cacheTtlSeconds: -1 }), /cacheTtlSeconds -1 must be a whole number/);
+        assert.throws(() => new RedirectLayer("f", { ...base, databaseId: "6f1c1a40-0d5e-4c3b-9a57-2f7d2b3c4d5e", databaseName: "x" }), /set only one/);
+        assert.throws(() => new RedirectLayer("g", { ...base, deployWorker: false }), /routePattern, zoneId have no effect with deployWorker false/);
     });
 });
 
