@@ -55,6 +55,7 @@ describe("Pulumi.yaml and the stack files", () => {
             "sourcing-kit:apiBaseUrl": c.apiBaseUrl ?? DEFAULT_API_BASE_URL,
             "sourcing-kit:preflight": c.preflight,
             "sourcing-kit:preflightSourceChecks": c.preflightSourceChecks,
+            "sourcing-kit:deliveryBaseUrl": c.deliveryBaseUrl,
         };
         const declared = Object.fromEntries(Object.entries(projectFile().config).filter(([, d]) => d.default !== undefined).map(([k, d]) => [k, d.default]));
         assert.deepStrictEqual(declared, programDefaults);
