@@ -3,7 +3,7 @@ import {
     Clock, INITIAL_MARGIN_SHARE, MAX_START_MARGIN_SHARE, Permit, RateBudget, RateLimiter, sharedLimiter, START_MARGIN_SHARE,
     WindowSchedule,
 } from "../../provider/rate-limiter";
-import { SlidingWindowLimiter } from "../emulator/rate-limiter";
+import { TokenRateLimiter } from "../emulator/rate-limiter";
 import { seededRandom } from "../emulator/faults";
 
 /** A clock whose time moves only when the test says so; timers fire in order as it advances. */
@@ -99,13 +99,13 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         }
     });
 
-    it("keeps a server-side sliding window (the emulator's) under its limit whatever the network delay", async () => {
+    it("keeps a server counting on arrival (the emulator's strict account limit) under its limit whatever the network delay", async () => {
         // Budget 100 / 10 s against a server allowing 120 / 10 s; each request reaches the server at a random
         // moment between its start and its end.
         const random = seededRandom(42);
         const runs = await simulate({ requests: 100, windowSeconds: 10 }, Array(300).fill(0),
             Array.from({ length: 300 }, () => 20 + Math.floor(random() * 300)));
-        const server = new SlidingWindowLimiter({ requests: 120, windowSeconds: 10 });
+        const server = new TokenRateLimiter({ requests: 120, windowSeconds: 10 });
         const arrivalsAtServer = runs.map((r) => r.start + Math.floor(random() * (r.end - r.start + 1)))
             .sort((a, b) => a - b);
         for (const at of arrivalsAtServer) assert.deepEqual(server.take("token", at), { allowed: true });
@@ -117,7 +117,7 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         const random = seededRandom(7);
         const budget = { requests: 200, windowSeconds: 1, countFrom: "start" as const };
         const runs = await simulate(budget, Array(600).fill(0), Array.from({ length: 600 }, () => 100 + Math.floor(random() * 200)));
-        const server = new SlidingWindowLimiter({ requests: 200, windowSeconds: 1 });
+        const server = new TokenRateLimiter({ requests: 200, windowSeconds: 1, mode: "lenient" });
         // A request reaches the server within a few milliseconds of its start (the margin allows for much more).
         const arrivals = runs.map((r) => r.start + Math.floor(random() * 5)).sort((a, b) => a - b);
         for (const at of arrivals) assert.deepEqual(server.take("batch", at), { allowed: true });
@@ -205,7 +205,7 @@ describe("client/rate-limiter: sliding window log with even pacing (virtual cloc
         const random = seededRandom(11);
         const clock = new VirtualClock();
         const limiter = new RateLimiter({ requests: 200, windowSeconds: 1, countFrom: "start" }, clock);
-        const server = new SlidingWindowLimiter({ requests: 200, windowSeconds: 1 });
+        const server = new TokenRateLimiter({ requests: 200, windowSeconds: 1, mode: "lenient" });
         const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(resolve, ms));
         let next = 0;
         let rejected = 0;

@@ -156,3 +156,89 @@ describe("emulator rate limits", () => {
     assert.deepEqual([stats.status, errorCode(stats)], [404, 7003]);
   });
 });
+
+describe("emulator account rate limit: strict by default, on an injected clock", () => {
+  let emu: Emulator;
+  let now = 1_000_000;
+  const account = { token: "acct-token" };
+  before(async () => {
+    emu = await startEmulator({
+      tokens: ["test-token", "other-token", account.token], tokenGrants: { [account.token]: { owner: "account" } },
+      rateLimit: { requests: 3, windowSeconds: 300 }, rateLimitClock: () => now,
+    });
+    await seed(emu, 1);
+  });
+  after(() => emu.close());
+
+  /** Every API-host route, each as the token may call it. */
+  const everyRoute: [method: string, path: string, opts?: Parameters<typeof call>[3]][] = [
+    ["GET", `${IMAGES}/v1/stats`],
+    ["GET", `${IMAGES}/v1`],
+    ["POST", `${IMAGES}/v1`, { form: uploadForm({ id: "blocked/1" }, { bytes: pngBytes(7) }) }],
+    ["GET", `${IMAGES}/v1/img%2F0`],
+    ["GET", `${IMAGES}/v1/img%2F0/blob`],
+    ["PATCH", `${IMAGES}/v1/img%2F0`, { json: { metadata: { a: 1 } } }],
+    ["DELETE", `${IMAGES}/v1/img%2F0`],
+    ["GET", `${IMAGES}/v1/batch_token`],
+    ["GET", `${IMAGES}/v2`],
+    ["GET", "/user/tokens/verify"],
+    ["GET", "/user/tokens/permission_groups"],
+    ["GET", "/accounts/acc-test/tokens/permission_groups"],
+    ["GET", "/accounts/acc-test/tokens/verify", { token: account.token }],
+    ["POST", "/accounts/acc-test/d1/database/db-1/query", { json: { sql: "SELECT 1" } }],
+    ["POST", "/accounts/acc-test/d1/database/db-1/raw", { json: { sql: "SELECT 1" } }],
+  ];
+
+  it("blocks the token for the whole window from the request that goes over: every route 429 / 971 with Retry-After until the block ends", async () => {
+    const batchToken: string = (await call(emu.baseUrl, "GET", `${IMAGES}/v1/batch_token`)).body.result.token;
+    emu.setRateLimit({ requests: 3, windowSeconds: 300 }); // the seed and the batch token above used up budget
+    emu.resetCounters();
+    const accountTokenOver = async () => {
+      for (let i = 0; i < 4; i++) await call(emu.baseUrl, "GET", "/accounts/acc-test/tokens/verify", account);
+    };
+    await accountTokenOver();
+    for (let i = 0; i < 3; i++) assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`)).status, 200);
+    const over = await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`);
+    assert.deepEqual([over.status, over.headers.get("retry-after")], [429, "300"]);
+    assert.deepEqual(over.body.errors, [{ code: 971, message: "Please wait and consider throttling your request speed" }]);
+
+    now += 100_000;
+    for (const [method, path, opts] of everyRoute) {
+      const a = await call(emu.baseUrl, method, path, opts);
+      assert.deepEqual([a.status, errorCode(a), a.headers.get("retry-after")], [429, 971, "200"], `${method} ${path}`);
+    }
+    now += 199_001;
+    assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`)).headers.get("retry-after"), "1", "999 ms left: rounded up to 1 s");
+    assert.ok(emu.images.has("img/0") && !emu.images.has("blocked/1"), "no blocked write took effect");
+    assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`, { token: "other-token" })).status, 200, "another token keeps its budget");
+    assert.equal((await call(emu.batchBaseUrl, "GET", "/images/v2", { token: batchToken })).status, 200, "the batch host is not blocked");
+    assert.equal(emu.counters.http429, 1 + 1 + everyRoute.length + 1);
+    assert.equal(emu.counters.rateLimitBlocks, 2);
+    assert.deepEqual(emu.rateLimitBlocks.map((b) => [b.until - b.from]), [[300_000], [300_000]]);
+  });
+
+  it("after the block the count starts afresh: a whole budget, then a new block", async () => {
+    now += 1000;
+    for (let i = 0; i < 3; i++) assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`)).status, 200, `request ${i + 1} after the block`);
+    const over = await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`);
+    assert.deepEqual([over.status, over.headers.get("retry-after")], [429, "300"]);
+  });
+
+  it("lenient mode accepts a request again as soon as the oldest one leaves the window, with no block", async () => {
+    emu.setRateLimit({ requests: 2, windowSeconds: 300, mode: "lenient" });
+    emu.resetCounters();
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`)).status, 200);
+      now += 10_000;
+    }
+    const over = await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`);
+    assert.deepEqual([over.status, errorCode(over), over.headers.get("retry-after")], [429, 971, "280"]);
+    now += 280_000;
+    assert.equal((await call(emu.baseUrl, "GET", `${IMAGES}/v1/stats`)).status, 200);
+    assert.equal(emu.counters.rateLimitBlocks, 0);
+  });
+
+  it("refuses a rate limit mode it does not know, naming the key", () => {
+    assert.throws(() => emu.setRateLimit({ requests: 2, windowSeconds: 1, mode: "soft" as never }), /rateLimit\.mode must be "strict" or "lenient"/);
+  });
+});

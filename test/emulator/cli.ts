@@ -12,7 +12,8 @@ export const FLAGS = {
   token: { type: "string", multiple: true, value: "TOKEN", default: "test-token", help: "an accepted bearer token; repeat the flag for several" },
   "account-hash": { type: "string", value: "HASH", default: "hash-test", help: "the account hash in delivery URLs (https://imagedelivery.net/HASH/...)" },
   persist: { type: "string", value: "FILE.json", default: "none, images live in memory only", help: "load images from FILE.json at start and save them there after writes and on exit" },
-  "rate-limit": { type: "string", value: "REQUESTS/SECONDS", default: "1200/300", help: "sliding-window rate limit per token, over it HTTP 429 with Retry-After" },
+  "rate-limit": { type: "string", value: "REQUESTS/SECONDS", default: "1200/300", help: "rate limit per token, over it HTTP 429 / 971 with Retry-After" },
+  "rate-limit-mode": { type: "string", value: "strict|lenient", default: "strict", help: "strict: going over blocks the token for SECONDS, every request 429, then the count starts afresh (Cloudflare); lenient: a sliding window, no block" },
   "batch-rps": { type: "string", value: "N", default: "200", help: "requests per second per batch token on the batch host (/batch)" },
   "error-rate": { type: "string", value: "0..1", default: "0", help: "share of requests answered 500, 502 or 524 before they take effect" },
   "drop-rate": { type: "string", value: "0..1", default: "0", help: "share of requests whose connection is dropped before they take effect" },
@@ -77,6 +78,12 @@ export function parseCli(argv: string[]): EmulatorOptions {
     const m = /^(\d+)\/(\d+(?:\.\d+)?)$/.exec(values["rate-limit"]);
     if (!m) fail(`--rate-limit must be REQUESTS/SECONDS, e.g. 1200/300 (got "${values["rate-limit"]}")`);
     opts.rateLimit = { requests: Number(m[1]), windowSeconds: Number(m[2]) };
+  }
+  const mode = values["rate-limit-mode"];
+  if (mode !== undefined) {
+    if (mode !== "strict" && mode !== "lenient") fail(`--rate-limit-mode must be strict or lenient (got "${mode}")`);
+    const [requests, windowSeconds] = FLAGS["rate-limit"].default.split("/").map(Number);
+    opts.rateLimit = { ...(opts.rateLimit ?? { requests, windowSeconds }), mode };
   }
   if (values["batch-rps"]) {
     const n = Number(values["batch-rps"]);

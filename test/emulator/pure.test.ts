@@ -1,39 +1,80 @@
-// Table-driven tests of the emulator's pure parts: rate window, format sniffing, custom IDs, D1 limits, bracketed fields.
+// Table-driven tests of the emulator's pure parts: rate limits (strict and lenient), format sniffing, custom IDs, D1 limits, bracketed fields.
 import * as assert from "node:assert/strict";
-import { SlidingWindowLimiter } from "./rate-limiter";
+import { blockedMs, TokenRateLimiter } from "./rate-limiter";
 import { dimensionProblem, sniffImageFormat } from "./image-format";
 import { customIdProblem, generateImageId, isUuid } from "./image-id";
 import { parseD1Body } from "./d1-route";
 import { bracketedObject } from "./multipart";
 import { gifBytes, heicBytes, jpegBytes, pngBytes, pngHeaderOnly, svgBytes, webpBytes } from "./fixtures";
 
-describe("emulator sliding-window rate limiter", () => {
+describe("emulator rate limiter, strict (the default: Cloudflare's block)", () => {
+  it("blocks the key for a whole window from the request that goes over, whatever it sends meanwhile", () => {
+    const l = new TokenRateLimiter({ requests: 3, windowSeconds: 10 });
+    assert.deepEqual([0, 1000, 2000].map((t) => l.take("t", t).allowed), [true, true, true]);
+    assert.deepEqual(l.take("t", 2500), { allowed: false, retryAfterSeconds: 10 }, "the block runs from 2,500 to 12,500");
+    assert.deepEqual(l.take("t", 10_000), { allowed: false, retryAfterSeconds: 3 }, "still blocked though the stamp at 0 has left the window");
+    assert.deepEqual(l.take("t", 12_499), { allowed: false, retryAfterSeconds: 1 }, "Retry-After rounds up, at least 1");
+    assert.deepEqual(l.blocks, [{ key: "t", from: 2500, until: 12_500 }], "requests sent while blocked do not lengthen the block");
+  });
+
+  it("starts the count afresh once the block is over", () => {
+    const l = new TokenRateLimiter({ requests: 3, windowSeconds: 10 });
+    for (const t of [0, 1000, 2000, 2500]) l.take("t", t);
+    assert.deepEqual([12_500, 12_600, 12_700].map((t) => l.take("t", t).allowed), [true, true, true],
+      "a full budget, though 2,000 is within a window of 12,500");
+    assert.deepEqual(l.take("t", 12_800), { allowed: false, retryAfterSeconds: 10 });
+    assert.equal(l.blocks.length, 2);
+  });
+
+  it("blocks per key: another key keeps its budget", () => {
+    const l = new TokenRateLimiter({ requests: 1, windowSeconds: 60 });
+    l.take("a", 0);
+    assert.equal(l.take("a", 1).allowed, false);
+    assert.equal(l.take("b", 2).allowed, true);
+  });
+
+  it("setBudget ends a block and every count; resetStats clears the record of blocks, not the block", () => {
+    const l = new TokenRateLimiter({ requests: 1, windowSeconds: 60 });
+    l.take("t", 0);
+    l.take("t", 1);
+    l.resetStats();
+    assert.deepEqual([l.blocks, l.maxRequestsInWindow], [[], 0]);
+    assert.equal(l.take("t", 2).allowed, false, "still blocked after resetStats");
+    l.setBudget({ requests: 1, windowSeconds: 60 });
+    assert.equal(l.take("t", 3).allowed, true);
+  });
+
+  it("adds up the time blocked, a block under way counted to now", () => {
+    const blocks = [{ key: "a", from: 0, until: 10_000 }, { key: "b", from: 5000, until: 15_000 }];
+    assert.equal(blockedMs(blocks, 12_000), 10_000 + 7000);
+    assert.equal(blockedMs(blocks, 20_000), 20_000);
+  });
+});
+
+describe("emulator rate limiter, lenient (a sliding window)", () => {
   it("accepts the budget within a window and says when the next request is accepted", () => {
-    const l = new SlidingWindowLimiter({ requests: 3, windowSeconds: 10 });
+    const l = new TokenRateLimiter({ requests: 3, windowSeconds: 10, mode: "lenient" });
     assert.deepEqual([0, 1000, 2000].map((t) => l.take("t", t).allowed), [true, true, true]);
     assert.deepEqual(l.take("t", 2500), { allowed: false, retryAfterSeconds: 8 }, "the stamp at 0 leaves the window at 10,000");
     assert.equal(l.take("t", 10_000).allowed, true);
     assert.equal(l.take("other", 2500).allowed, true, "budgets are per key");
+    assert.deepEqual(l.blocks, [], "no blocks");
   });
 
-  it("does not let rejected requests use up the budget unless countRejected is set", () => {
-    const lenient = new SlidingWindowLimiter({ requests: 2, windowSeconds: 10 });
-    const strict = new SlidingWindowLimiter({ requests: 2, windowSeconds: 10, countRejected: true });
-    for (const l of [lenient, strict]) for (let t = 0; t < 9000; t += 1000) l.take("t", t);
-    assert.equal(lenient.take("t", 10_000).allowed, true);
-    const blocked = strict.take("t", 10_000);
-    assert.equal(blocked.allowed, false, "strict: requests sent while blocked keep the token blocked");
-    assert.deepEqual(blocked, { allowed: false, retryAfterSeconds: 8 }, "until only one of the stamps 1000..8000, 10000 is left");
+  it("does not let rejected requests use up the budget", () => {
+    const l = new TokenRateLimiter({ requests: 2, windowSeconds: 10, mode: "lenient" });
+    for (let t = 0; t < 9000; t += 1000) l.take("t", t);
+    assert.equal(l.take("t", 10_000).allowed, true);
   });
 
   it("tracks the peak number of requests one key sent within a window, accepted or not", () => {
-    const l = new SlidingWindowLimiter({ requests: 2, windowSeconds: 1 });
+    const l = new TokenRateLimiter({ requests: 2, windowSeconds: 1, mode: "lenient" });
     for (const t of [0, 100, 200, 300, 1500, 1600]) l.take("t", t);
     assert.equal(l.maxRequestsInWindow, 4);
   });
 
   it("rounds Retry-After up to whole seconds, at least 1", () => {
-    const l = new SlidingWindowLimiter({ requests: 1, windowSeconds: 1 });
+    const l = new TokenRateLimiter({ requests: 1, windowSeconds: 1, mode: "lenient" });
     l.take("t", 0);
     assert.deepEqual(l.take("t", 999), { allowed: false, retryAfterSeconds: 1 });
   });

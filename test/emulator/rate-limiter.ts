@@ -1,13 +1,27 @@
-// Sliding-window rate limiter keyed by token (pure: the clock is passed in).
+// Rate limiter keyed by token, strict (Cloudflare's block) or lenient (a sliding window); pure: the clock is passed in.
+
+/**
+ * strict: going over blocks the key for a whole window, every request answered 429 until it ends, then the count
+ * starts afresh (Cloudflare's account limit). lenient: a sliding window only, a request is accepted again as soon as
+ * the oldest accepted one leaves the window (the batch host's per-second limit).
+ */
+export type RateLimitMode = "strict" | "lenient";
 
 export interface RateBudget {
   requests: number;
   windowSeconds: number;
-  /** true: rejected requests also use up the budget (Cloudflare's "blocked for the window" behaviour). Default false. */
-  countRejected?: boolean;
+  /** Default "strict". */
+  mode?: RateLimitMode;
 }
 
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+/** A strict block: `key` answered 429 from `from` to `until` (ms, the limiter's clock). */
+export interface RateBlock {
+  key: string;
+  from: number;
+  until: number;
+}
 
 /** Timestamps (ms) inside the window, oldest first; trimmed lazily. */
 class WindowLog {
@@ -27,32 +41,41 @@ class WindowLog {
     return this.stamps.length - this.head;
   }
 
-  /** The k-th oldest stamp in the window (0-based); call count() first. */
-  nth(k: number): number {
-    return this.stamps[this.head + k];
+  /** The oldest stamp in the window; call count() first. */
+  oldest(): number {
+    return this.stamps[this.head];
   }
 }
 
-export class SlidingWindowLimiter {
-  private readonly counted = new Map<string, WindowLog>();
+const retryAfter = (ms: number): RateDecision => ({ allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) });
+
+export class TokenRateLimiter {
+  private readonly accepted = new Map<string, WindowLog>();
   private readonly seen = new Map<string, WindowLog>();
+  private readonly blockedUntil = new Map<string, number>();
   /** Peak number of requests (accepted or not) any one key sent within one window. */
   maxRequestsInWindow = 0;
+  /** Every strict block started since the last resetStats, oldest first. */
+  readonly blocks: RateBlock[] = [];
 
   constructor(private budget: RateBudget) {}
 
+  /** A new budget; every key starts afresh (no count, no block). */
   setBudget(budget: RateBudget): void {
     this.budget = budget;
-    this.counted.clear();
+    this.accepted.clear();
     this.seen.clear();
+    this.blockedUntil.clear();
   }
 
   getBudget(): RateBudget {
     return this.budget;
   }
 
-  resetPeak(): void {
+  /** Clears the peak and the record of blocks; a block under way goes on. */
+  resetStats(): void {
     this.maxRequestsInWindow = 0;
+    this.blocks.length = 0;
   }
 
   /** Records one request for `key` at `now` (ms) and decides whether it is accepted. */
@@ -62,18 +85,30 @@ export class SlidingWindowLimiter {
     seen.add(now);
     this.maxRequestsInWindow = Math.max(this.maxRequestsInWindow, seen.count(now, windowMs));
 
-    const log = logFor(this.counted, key);
-    const inWindow = log.count(now, windowMs);
-    if (inWindow < this.budget.requests) {
+    const strict = (this.budget.mode ?? "strict") === "strict";
+    const until = this.blockedUntil.get(key);
+    if (until !== undefined) {
+      if (now < until) return retryAfter(until - now);
+      this.blockedUntil.delete(key);
+      this.accepted.delete(key);
+    }
+    const log = logFor(this.accepted, key);
+    if (log.count(now, windowMs) < this.budget.requests) {
       log.add(now);
       return { allowed: true };
     }
-    if (this.budget.countRejected) log.add(now);
-    // A request is accepted again once enough of the oldest stamps have left the window.
-    const total = log.count(now, windowMs);
-    const freeAt = log.nth(total - this.budget.requests) + windowMs;
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) };
+    if (strict) {
+      this.blockedUntil.set(key, now + windowMs);
+      this.blocks.push({ key, from: now, until: now + windowMs });
+      return retryAfter(windowMs);
+    }
+    return retryAfter(log.oldest() + windowMs - now);
   }
+}
+
+/** How long blocks kept their keys out up to `now` (ms), a block under way counted to `now`. */
+export function blockedMs(blocks: readonly RateBlock[], now: number): number {
+  return blocks.reduce((sum, b) => sum + Math.max(0, Math.min(b.until, now) - b.from), 0);
 }
 
 function logFor(map: Map<string, WindowLog>, key: string): WindowLog {

@@ -115,6 +115,14 @@ describe("emulator persistence and CLI", () => {
     });
   });
 
+  it("takes --rate-limit-mode strict or lenient, with --rate-limit or on its default budget, and refuses anything else", () => {
+    assert.deepEqual(parseCli(["--rate-limit", "10/60", "--rate-limit-mode", "lenient"]).rateLimit, { requests: 10, windowSeconds: 60, mode: "lenient" });
+    assert.deepEqual(parseCli(["--rate-limit-mode", "strict"]).rateLimit, { requests: 1200, windowSeconds: 300, mode: "strict" });
+    const bad = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "test/emulator/cli.ts", "--rate-limit-mode", "soft"], { cwd: ROOT, encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--rate-limit-mode must be strict or lenient \(got "soft"\)/);
+  });
+
   it("prints exactly 'listening on http://127.0.0.1:PORT' first, serves the API, persists, and stops cleanly on SIGTERM", async () => {
     const file = path.join(dir, "cli.json");
     const { child, firstLine, port } = await startCli(["--port", "0", "--account", "ACC", "--token", "TOKEN", "--account-hash", "HASH", "--persist", file]);
@@ -177,6 +185,8 @@ describe("emulator persistence and CLI", () => {
         for (let i = 1; i < requests; i++) await call(emu.baseUrl, "GET", `/accounts/${emu.accountId}/images/v1/stats`, { token: FLAGS.token.default });
         const over = await call(emu.baseUrl, "GET", `/accounts/${emu.accountId}/images/v1/stats`, { token: FLAGS.token.default });
         assert.equal(over.status, 429, `request ${requests + 1} within the window is over the default --rate-limit ${FLAGS["rate-limit"].default}`);
+        assert.equal(FLAGS["rate-limit-mode"].default, "strict");
+        assert.equal(emu.counters.rateLimitBlocks, 1, "the default mode blocks the token for the window");
       } finally {
         await emu.close();
       }
