@@ -1,8 +1,7 @@
 import { Miniflare } from "miniflare";
-import { bundleWorker, WORKER_MAIN_MODULE } from "../components/redirect/bundle";
+import { applyRedirectSchema, redirectWorkerScript } from "../local/redirect-worker";
 import { redirectKey } from "../provider/redirect/paths";
 import { batches, upsertStatements, type Rows } from "../provider/redirect/rows";
-import { schemaStatements } from "../provider/redirect/schema";
 import { percentile, round, type TableRow } from "./report";
 import type { SectionContext, SectionResult } from "./section";
 
@@ -76,8 +75,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         workers: [
             {
                 name: "redirect",
-                modules: [{ type: "ESModule", path: WORKER_MAIN_MODULE, contents: bundleWorker() }],
-                compatibilityDate: "2025-01-01",
+                ...redirectWorkerScript(),
                 bindings: { FALLBACK: "404" },
                 d1Databases: { DB: "bench-redirects" },
             },
@@ -92,7 +90,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
     try {
         await mf.ready;
         const db = (await mf.getD1Database("DB", "redirect")) as unknown as D1Like;
-        await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+        await applyRedirectSchema(db);
 
         const urlOf = (i: number) => `https://old-cdn.example.com/library/${String(i % 250).padStart(3, "0")}/photo-${i}.jpg`;
         const loadStarted = Date.now();

@@ -1,13 +1,9 @@
 // Shared fixtures for the redirect tests: the bundled Worker in workerd (miniflare) on one real D1 database with
 // the stack's schema, and small loopback servers standing in for the old origin and an image source.
-import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
-import * as os from "os";
-import * as path from "path";
 import { Miniflare } from "miniflare";
-import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
-import { schemaStatements } from "../../provider/redirect/schema";
+import { applyRedirectSchema, miniflareRoot, redirectWorkerScript } from "../../local/redirect-worker";
 import { D1BindingLike } from "../emulator/d1-miniflare";
 
 /** The D1 database id the bindings share (stands in for the D1Database UUID). */
@@ -29,15 +25,14 @@ export interface RedirectWorkers {
 
 /** One Miniflare (schema applied unless applySchema is false) running each setup as a Worker built from the real bundle, all bound to one D1 database. */
 export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applySchema?: boolean } = {}): Promise<RedirectWorkers> {
-    const script = bundleWorker();
+    const script = redirectWorkerScript();
     const { root, dispose } = miniflareRoot();
     const mf = new Miniflare({
         cf: false,
         defaultPersistRoot: root,
         workers: setups.map((setup) => ({
             name: setup.name,
-            modules: [{ type: "ESModule" as const, path: WORKER_MAIN_MODULE, contents: script }],
-            compatibilityDate: "2025-01-01",
+            ...script,
             bindings: setup.bindings,
             d1Databases: { DB: setup.databaseId ?? DATABASE_ID },
         })),
@@ -46,7 +41,7 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
     try {
         await mf.ready;
         db = (await mf.getD1Database("DB", setups[0].name)) as unknown as RedirectWorkers["db"];
-        if (opts.applySchema !== false) await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+        if (opts.applySchema !== false) await applyRedirectSchema(db);
     } catch (error) {
         await dispose(mf).catch(() => undefined);
         throw error;
@@ -59,25 +54,6 @@ export async function startRedirectWorkers(setups: WorkerSetup[], opts: { applyS
             return (await target.fetch(url, { redirect: "manual", ...(init as object) })) as unknown as Response;
         },
         dispose: () => dispose(mf),
-    };
-}
-
-/**
- * A temp folder of our own for one Miniflare's storage (`defaultPersistRoot`), and a dispose that removes it. Without
- * it miniflare keeps its storage in os.tmpdir()/miniflare-<random> and removes that only fire-and-forget after
- * dispose(), which a test run exiting at once (mocha --exit) never waits for: every run left such folders behind.
- */
-export function miniflareRoot(): { root: string; dispose(mf: Miniflare): Promise<void> } {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sk-miniflare-"));
-    return {
-        root,
-        async dispose(mf) {
-            try {
-                await mf.dispose();
-            } finally {
-                await fs.promises.rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-            }
-        },
     };
 }
 

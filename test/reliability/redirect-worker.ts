@@ -1,10 +1,8 @@
 // The real redirect Worker bundle in workerd (miniflare) on one real D1 database, which the emulator's D1 HTTP API
 // also serves (miniflareD1Backend): rows written by RedirectRows and the Worker's reads meet in one table.
 import { Miniflare } from "miniflare";
-import { bundleWorker, WORKER_MAIN_MODULE } from "../../components/redirect/bundle";
-import { schemaStatements } from "../../provider/redirect/schema";
+import { applyRedirectSchema, miniflareRoot, redirectWorkerScript } from "../../local/redirect-worker";
 import { D1BindingLike, miniflareD1Backend } from "../emulator/d1-miniflare";
-import { miniflareRoot } from "../redirect/fixtures";
 
 export const DATABASE_ID = "5e1fab1e-reliability-d1";
 
@@ -28,8 +26,7 @@ export async function startRedirectWorker(bindings: Record<string, string>): Pro
     const mf = new Miniflare({
         cf: false,
         defaultPersistRoot: root,
-        modules: [{ type: "ESModule", path: WORKER_MAIN_MODULE, contents: bundleWorker() }],
-        compatibilityDate: "2025-01-01",
+        ...redirectWorkerScript(),
         bindings,
         d1Databases: { DB: DATABASE_ID },
     });
@@ -37,7 +34,7 @@ export async function startRedirectWorker(bindings: Record<string, string>): Pro
     try {
         await mf.ready;
         db = (await mf.getD1Database("DB")) as unknown as D1Like;
-        await db.batch(schemaStatements().map((sql) => db.prepare(sql).bind()));
+        await applyRedirectSchema(db);
     } catch (error) {
         await dispose(mf).catch(() => undefined);
         throw error;
