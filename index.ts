@@ -3,8 +3,8 @@ import { loadStackConfig, PROJECT, slug, type StackConfig } from "./config";
 import { ScopedApiToken } from "./components/scoped-api-token";
 import { CustomIdClaims } from "./components/custom-id-claims";
 import { MigratedImageSet } from "./components/migrated-image-set";
-import { RedirectLayer, WORKER_COMPATIBILITY_DATE } from "./components/redirect-layer";
-import { WORKER_MAIN_MODULE } from "./components/redirect/bundle";
+import { RedirectLayer } from "./components/redirect-layer";
+import { WORKER_COMPATIBILITY_DATE, WORKER_MAIN_MODULE } from "./components/redirect/bundle";
 import { trimEngineOverhead } from "./components/engine-runtime";
 import { StackPreflight } from "./components/preflight";
 import { userError } from "./components/user-error";
@@ -120,7 +120,7 @@ function migrate(config: StackConfig) {
         mappedUrls: allMappings.apply((maps) => maps.reduce((n, m) => n + Object.keys(m).length, 0)),
         tokenId: token?.tokenId,
         preflight: preflight ? pulumi.output(preflight.report) : undefined,
-        redirectHostname: layer?.hostname,
+        redirectHostname: redirects?.deployWorker ? layer?.hostname : undefined,
         redirectDatabase: layer
             ? definedOnly({ name: databaseName, id: layer.databaseId, query: MAPPING_QUERY })
             : undefined,

@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudflare from "@pulumi/cloudflare";
-import { bundleWorker, WORKER_MAIN_MODULE } from "./redirect/bundle";
+import { bundleWorker, WORKER_COMPATIBILITY_DATE, WORKER_MAIN_MODULE } from "./redirect/bundle";
+import { workerVars } from "./redirect/settings";
+
+export { WORKER_COMPATIBILITY_DATE, workerVars };
 import { redirectKey } from "../provider/redirect/paths";
 import { MAX_ROWS_PER_SHARD, Rows, shardLabel, shardRows } from "../provider/redirect/rows";
 import { RedirectRows } from "../provider/redirect-rows";
@@ -47,7 +50,6 @@ export interface RedirectLayerArgs {
     redirectMaxAgeSeconds?: number;
 }
 
-export const WORKER_COMPATIBILITY_DATE = "2025-01-01";
 
 /** Normalised redirect rows from the mappings; two old URLs meeting on one key with different targets is an error. */
 export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false): Rows {
@@ -66,18 +68,6 @@ export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false)
         }
     });
     return rows;
-}
-
-/** The Worker's plain-text settings (its `vars`), from the layer's options. */
-export function workerVars(args: Pick<RedirectLayerArgs, "fallback" | "originUrl" | "flexibleVariants" | "matchHost" | "cacheTtlSeconds" | "redirectMaxAgeSeconds">): Record<string, string> {
-    return {
-        FALLBACK: args.fallback,
-        FLEXIBLE_VARIANTS: String(args.flexibleVariants ?? false),
-        MATCH_HOST: String(args.matchHost ?? false),
-        CACHE_TTL: String(args.cacheTtlSeconds ?? 300),
-        REDIRECT_MAX_AGE: String(args.redirectMaxAgeSeconds ?? 86400),
-        ...(args.originUrl ? { ORIGIN_URL: args.originUrl } : {}),
-    };
 }
 
 function validate(name: string, args: RedirectLayerArgs): void {

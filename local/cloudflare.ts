@@ -6,6 +6,7 @@ import * as path from "path";
 import { Miniflare } from "miniflare";
 import { startEmulator, type Emulator } from "../test/emulator";
 import { miniflareD1Backend, type D1BindingLike } from "../test/emulator/d1-miniflare";
+import { workerVars } from "../components/redirect/settings";
 import { applyRedirectSchema, miniflareRoot, redirectWorkerScript } from "./redirect-worker";
 import { startStaticOrigin, type StaticOrigin } from "./static-origin";
 
@@ -91,18 +92,6 @@ async function checkPortFree(port: number, service: Service): Promise<void> {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
-/** Worker bindings as RedirectLayer declares them (FALLBACK origin: the old site stays reachable). */
-function workerBindings(originUrl: string, settings: NonNullable<LocalCloudflareOptions["worker"]>): Record<string, string> {
-    return {
-        FALLBACK: "origin",
-        ORIGIN_URL: originUrl,
-        FLEXIBLE_VARIANTS: String(settings.flexibleVariants ?? false),
-        MATCH_HOST: String(settings.matchHost ?? false),
-        CACHE_TTL: String(settings.cacheTtlSeconds ?? 300),
-        REDIRECT_MAX_AGE: String(settings.redirectMaxAgeSeconds ?? 86400),
-    };
-}
-
 /** Starts the old origin, the Worker with its D1, then the emulator on that D1; on any failure stops what started. */
 export async function startLocalCloudflare(options: LocalCloudflareOptions = {}): Promise<LocalCloudflare> {
     const ports = { api: 0, worker: 0, origin: 0, ...options.ports };
@@ -131,7 +120,7 @@ export async function startLocalCloudflare(options: LocalCloudflareOptions = {})
             defaultPersistRoot: storage.root,
             ...(stateDir ? { d1Persist: path.join(stateDir, "d1") } : {}),
             ...redirectWorkerScript(),
-            bindings: workerBindings(oldOrigin.url, options.worker ?? {}),
+            bindings: workerVars({ fallback: "origin", originUrl: oldOrigin.url, ...options.worker }),
             d1Databases: { DB: databaseId },
         });
         stops.push(() => storage.dispose(mf));

@@ -4,8 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { Miniflare } from "miniflare";
-import { bundleWorker, WORKER_MAIN_MODULE } from "../components/redirect/bundle";
-import { WORKER_COMPATIBILITY_DATE } from "../components/redirect-layer";
+import { bundleWorker, WORKER_COMPATIBILITY_DATE, WORKER_MAIN_MODULE } from "../components/redirect/bundle";
 import { schemaStatements } from "../provider/redirect/schema";
 
 /** The Worker options miniflare needs to run the deployed script (spread into a worker's options). */

@@ -67,6 +67,11 @@ export interface ApiRequest<T> {
     /** Limiter for this request instead of the account limiter (e.g. the batch token's). */
     limiter?: RateLimiter;
     /**
+     * The answer is raw bytes, not an envelope (the image blob): a 2xx body is handed to `schema` as a Buffer; any
+     * other status is read as an envelope error, retried like every request.
+     */
+    bytes?: boolean;
+    /**
      * False when repeating a request that reached the server could do the work twice (an upload without a custom
      * ID): then only 429s and refused connections are retried. Default true.
      */
@@ -309,12 +314,19 @@ export class CloudflareApi {
                 headers["Content-Type"] = "application/json";
             }
             try {
-                const res = await axios.request<string>({
+                if (req.bytes) headers.Accept = "*/*";
+                const res = await axios.request<string | ArrayBuffer>({
                     url, method: req.method, data, headers, signal: controller.signal,
-                    responseType: "text", transformResponse: [(d: unknown) => d], validateStatus: () => true,
+                    responseType: req.bytes ? "arraybuffer" : "text", transformResponse: [(d: unknown) => d], validateStatus: () => true,
                     maxRedirects: 0, maxBodyLength: Infinity, maxContentLength: MAX_RESPONSE_BYTES,
                 });
-                const body = typeof res.data === "string" ? res.data : res.data === undefined ? "" : String(res.data);
+                if (req.bytes && res.status >= 200 && res.status < 300) {
+                    const parsed = req.schema.safeParse(Buffer.from(res.data as ArrayBuffer));
+                    return parsed.success ? { ok: true, value: parsed.data }
+                        : { ok: false, status: res.status, errors: [], detail: "unexpected body", retryable: false, notApplied: false };
+                }
+                const body = typeof res.data === "string" ? res.data : res.data === undefined ? ""
+                    : res.data instanceof ArrayBuffer ? Buffer.from(res.data).toString("utf8") : String(res.data);
                 return interpretResponse(res.status, { ...(res.headers as Record<string, unknown>) }, body, req.schema);
             } catch (e) {
                 const err = e as { code?: unknown; message?: unknown };

@@ -183,6 +183,18 @@ export class ImagesClient {
         }
     }
 
+    /** The original bytes as uploaded (`GET images/v1/{id}/blob`), or undefined when the image does not exist. */
+    async blob(id: string): Promise<Buffer | undefined> {
+        try {
+            return await this.imagesRequest((prefix) => ({
+                method: "GET", path: `${prefix}/images/v1/${imagePath(id)}/blob`, bytes: true, schema: z.instanceof(Buffer),
+            }));
+        } catch (e) {
+            if (isImageNotFound(e)) return undefined;
+            throw e;
+        }
+    }
+
     /** PATCHes metadata and/or requireSignedURLs (only the keys given). */
     async update(id: string, patch: ImagePatch): Promise<CfImage> {
         const body: Record<string, unknown> = {};

@@ -1,6 +1,7 @@
 import axios from "axios";
 import type { Readable } from "stream";
 import { retryDelayMs } from "../../provider/backoff";
+import { forEachConcurrently } from "../../provider/pool";
 import { ACCEPTED_IMAGE_TYPES, MAX_IMAGE_BYTES, SNIFF_BYTES, sniffImageType } from "../../provider/image-format";
 import { printableUrl, type SourceFailure } from "./assess";
 
@@ -79,20 +80,16 @@ async function firstBytes(stream: Readable, count: number): Promise<Uint8Array> 
 export async function probeSources(urls: readonly string[], probe: (url: string) => Promise<ProbeAnswer> = probeUrl):
     Promise<{ checked: number; failures: SourceFailure[] }> {
     const failures: (SourceFailure | undefined)[] = new Array(urls.length);
-    let next = 0;
-    const worker = async () => {
-        for (let i = next++; i < urls.length; i = next++) {
-            let reason: string | undefined;
-            for (let attempt = 1; attempt <= PROBE_ATTEMPTS; attempt++) {
-                const answer = await probe(urls[i]!);
-                reason = probeFailure(answer);
-                const transient = answer.networkError !== undefined || (answer.status ?? 0) >= 500;
-                if (reason === undefined || !transient || attempt === PROBE_ATTEMPTS) break;
-                await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt - 1, { baseDelayMs: 250, maxDelayMs: 2000 }, undefined)));
-            }
-            if (reason !== undefined) failures[i] = { url: printableUrl(urls[i]!), reason };
+    await forEachConcurrently(urls, PROBE_CONCURRENCY, async (url, i) => {
+        let reason: string | undefined;
+        for (let attempt = 1; attempt <= PROBE_ATTEMPTS; attempt++) {
+            const answer = await probe(url);
+            reason = probeFailure(answer);
+            const transient = answer.networkError !== undefined || (answer.status ?? 0) >= 500;
+            if (reason === undefined || !transient || attempt === PROBE_ATTEMPTS) break;
+            await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt - 1, { baseDelayMs: 250, maxDelayMs: 2000 }, undefined)));
         }
-    };
-    await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, urls.length) }, worker));
+        if (reason !== undefined) failures[i] = { url: printableUrl(url), reason };
+    });
     return { checked: urls.length, failures: failures.filter((f): f is SourceFailure => f !== undefined) };
 }

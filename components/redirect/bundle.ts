@@ -3,6 +3,9 @@ import { buildSync } from "esbuild";
 
 /** File name of the module in the upload (the WorkersScript `mainModule`). */
 export const WORKER_MAIN_MODULE = "worker.js";
+
+/** The Workers runtime version the Worker is written for (its compatibility_date), deployed or run locally. */
+export const WORKER_COMPATIBILITY_DATE = "2025-01-01";
 export const WORKER_ENTRY = path.join(__dirname, "worker", "index.ts");
 
 let cached: string | undefined;

@@ -65,6 +65,20 @@ describe("client/images: ImagesClient against the emulator", () => {
         assert.equal(emu.counters.byRoute["GET images/v1/{id} 404"], 1);
     });
 
+    it("downloads the original bytes (blob), retries a 5xx on it, and reports a missing image as undefined", async () => {
+        const client = clientFor(emu);
+        await client.upload({ id: "blob/original.png", url: origin.url("/img/7.png") });
+        assert.deepEqual(await client.blob("blob/original.png"), pngBytes(7));
+        emu.setFaults({ errorRate: 0.5, seed: 3 });
+        try {
+            for (let i = 0; i < 6; i++) assert.deepEqual(await client.blob("blob/original.png"), pngBytes(7), "5xx answers are retried");
+        } finally {
+            emu.setFaults(undefined);
+        }
+        assert.ok(emu.counters.faultsInjected > 0, "faults were injected");
+        assert.equal(await client.blob("blob/absent.png"), undefined);
+    });
+
     it("uploads without a custom id (Cloudflare picks one)", async () => {
         const image = await clientFor(emu).upload({ url: origin.url("/img/3.png") });
         assert.ok(image.id.length > 0);

@@ -221,9 +221,12 @@ describe("the stack program under mocks: local stack (emulator, folder source)",
         return preview("local", stackConfig("local", { "sourcing-kit:preflight": "off", ...extra }), []);
     }
 
-    it("declares only the image set and its images: no token, no redirect layer", async () => {
+    it("declares the image set, its images and the redirect rows in the existing D1: no token, no database, no Worker", async () => {
         const run = await previewLocal();
-        assert.deepStrictEqual(countByType(run.mocks.resources), { "sourcing-kit:index:MigratedImageSet": 1, [IMAGE]: 3 });
+        assert.deepStrictEqual(countByType(run.mocks.resources), {
+            "sourcing-kit:index:MigratedImageSet": 1, [IMAGE]: 3,
+            "sourcing-kit:index:RedirectLayer": 1, "pulumi-nodejs:dynamic/sourcing-kit:RedirectRows": 1,
+        });
         assert.deepStrictEqual(run.mocks.invokes, [], "no permission-group lookup without a scoped token");
         const images = run.mocks.ofType(IMAGE).map((r) => r.inputs).sort((a, b) => String(a.imageId).localeCompare(String(b.imageId)));
         assert.deepStrictEqual(images.map((i) => [i.imageId, path.relative(ROOT, String(i.filePath))]), [
@@ -239,15 +242,20 @@ describe("the stack program under mocks: local stack (emulator, folder source)",
         assert.ok(run.options.every((o) => !o.retainOnDelete));
     });
 
-    it("exports the counts and the whole mapping, with delivery URLs on the emulator's account hash", async () => {
+    it("exports the counts, the redirect database and Worker settings, and the whole mapping onto the local delivery URLs", async () => {
         const run = await previewLocal();
         const { mapping, ...rest } = run.outputs as { mapping: Record<string, { imageId: string; deliveryUrl: string }> };
         assert.deepStrictEqual(rest, {
             sources: { "example-images": { planned: 3, skipped: { "not-an-image": 1 }, duplicates: 1 } },
             imagesPlanned: 3,
             mappedUrls: 4,
+            redirectDatabase: { id: "10ca1d1a-0000-4000-8000-000000000001", query: "SELECT path, location, image_id FROM redirects ORDER BY path" },
+            redirectWorker: {
+                deployed: false, mainModule: "worker.js", compatibilityDate: "2025-01-01", databaseId: "10ca1d1a-0000-4000-8000-000000000001",
+                vars: { FALLBACK: "origin", FLEXIBLE_VARIANTS: "false", MATCH_HOST: "false", CACHE_TTL: "300", REDIRECT_MAX_AGE: "86400", ORIGIN_URL: "http://127.0.0.1:8789" },
+            },
         });
-        const image = (id: string) => ({ imageId: id, deliveryUrl: `https://imagedelivery.net/local-hash/${id}/public` });
+        const image = (id: string) => ({ imageId: id, deliveryUrl: `http://127.0.0.1:8787/cdn-cgi/imagedelivery/local-hash/${id}/public` });
         assert.deepStrictEqual(mapping, {
             "/logo.png": image("examples/logo.png"),
             "/products/blue-shoe.png": image("examples/products/blue-shoe.png"),

@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { DEFAULT_API_BASE_URL, KNOWN_KEYS, parseStackConfig, PROJECT } from "../../config";
 import { projectFile, readYaml, stackConfig } from "./stack-files";
+import { LOCAL } from "../../local/start";
 
 const NOW = new Date("2026-11-28T12:00:00Z");
 const REQUIRED = ["sourcing-kit:accountId", "sourcing-kit:accountHash", "sourcing-kit:sources"];
@@ -87,7 +88,11 @@ describe("Pulumi.yaml and the stack files", () => {
         assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
         assert.strictEqual(result.config.apiBaseUrl, "http://127.0.0.1:8787/client/v4");
         assert.strictEqual(result.config.scopedToken, false);
-        assert.strictEqual(result.config.redirects, undefined);
+        assert.deepStrictEqual(result.config.redirects, { databaseId: LOCAL.databaseId, deployWorker: false, fallback: "origin", originUrl: `http://127.0.0.1:${LOCAL.ports.origin}` });
         assert.deepStrictEqual(result.config.sources.map((s) => [s.name, s.source]), [["example-images", { kind: "local", dir: "examples/images" }]]);
+        // npm start (local/start.ts) serves exactly what the stack file points at.
+        assert.strictEqual(result.config.apiBaseUrl, `http://127.0.0.1:${LOCAL.ports.api}/client/v4`);
+        assert.strictEqual(result.config.deliveryBaseUrl, `http://127.0.0.1:${LOCAL.ports.api}/cdn-cgi/imagedelivery`);
+        assert.deepStrictEqual([result.config.accountId, result.config.accountHash], [LOCAL.accountId, LOCAL.accountHash]);
     });
 });
