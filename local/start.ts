@@ -43,8 +43,7 @@ export function localEnv(cliDir: string, dirs = localDirs(), base: NodeJS.Proces
         PULUMI_CONFIG_PASSPHRASE: LOCAL.passphrase,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        // npm test type-checks the program; the local run skips tsc (about 4 s a command).
-        PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+        // The program is type-checked as in any user's `pulumi up` (PULUMI_NODEJS_TRANSPILE_ONLY is not carried over).
         CLOUDFLARE_API_TOKEN: LOCAL.token,
     };
 }
@@ -107,9 +106,16 @@ export async function main(argv: string[], say: Say = (l) => process.stdout.writ
     const dirs = localDirs();
     const env = localEnv(cli.dir, dirs);
     const children = new Set<ChildProcess>();
-    let local: LocalCloudflare;
+    // A command while `npm start` serves (another terminal) uses that local Cloudflare instead of starting one.
+    const running = await runningLocal();
+    if (running && argv.length === 0) {
+        say(`npm start: the local Cloudflare is already running (${running.apiBaseUrl}): another npm start serves it. ` +
+            "Use `npm run local -- up` (or preview, destroy, verify) in this terminal, or stop the other one with Ctrl-C");
+        return 2;
+    }
+    let local: Pick<LocalCloudflare, "apiBaseUrl" | "deliveryBaseUrl" | "workerUrl" | "originUrl" | "stop">;
     try {
-        local = await startLocalCloudflare({
+        local = running ?? await startLocalCloudflare({
             ports: LOCAL.ports, accountId: LOCAL.accountId, accountHash: LOCAL.accountHash, tokens: [LOCAL.token],
             stateDir: dirs.cloudflare, databaseId: LOCAL.databaseId, originDir: LOCAL.originDir,
         });
@@ -185,6 +191,22 @@ export async function main(argv: string[], say: Say = (l) => process.stdout.writ
         say(`npm start: ${(error as Error).message}`);
         return await finish(1);
     }
+}
+
+/** The local Cloudflare another `npm start` serves, if its Images API answers the local token on the local port. */
+async function runningLocal(): Promise<Pick<LocalCloudflare, "apiBaseUrl" | "deliveryBaseUrl" | "workerUrl" | "originUrl" | "stop"> | undefined> {
+    const origin = (port: number) => `http://127.0.0.1:${port}`;
+    const apiBaseUrl = `${origin(LOCAL.ports.api)}/client/v4`;
+    try {
+        const res = await fetch(`${apiBaseUrl}/user/tokens/verify`, { headers: { authorization: `Bearer ${LOCAL.token}` }, signal: AbortSignal.timeout(2000) });
+        if (!res.ok || (await res.json() as { success?: boolean }).success !== true) return undefined;
+    } catch {
+        return undefined;
+    }
+    return {
+        apiBaseUrl, deliveryBaseUrl: `${origin(LOCAL.ports.api)}/cdn-cgi/imagedelivery`,
+        workerUrl: origin(LOCAL.ports.worker), originUrl: origin(LOCAL.ports.origin), stop: async () => undefined,
+    };
 }
 
 /** True when the file backend holds a lock of the local stack (a run that did not finish). */
