@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { MigratedImageSetArgs } from "./components/migrated-image-set";
 import type { RedirectLayerArgs } from "./components/redirect-layer";
 import { SourceSchema, type Source } from "./components/sources/schema";
+import { MAX_PARTITIONS, type Partition } from "./components/partition";
 import { userError } from "./components/user-error";
 import { RateLimitSchema } from "./provider/provider-config";
 import { DEFAULT_ACCOUNT_BUDGET } from "./provider/rate-limiter";
@@ -70,6 +71,8 @@ export interface StackConfig {
     preflightSourceChecks: number;
     /** `sourcing-kit:requestTimeoutMs`, when set. */
     requestTimeoutMs?: number;
+    /** `sourcing-kit:partition` when its count is over 1: the stack migrates only this part of every source. */
+    partition?: Partition;
 }
 
 /** What the parser reads: the raw config map as Pulumi hands it over (every value a string), and the env. */
@@ -88,7 +91,7 @@ const key = (name: string): string => `${PROJECT}:${name}`;
 export const KNOWN_KEYS = [
     "accountId", "accountHash", "sources", "redirects", "scopedToken", "tokenExpiresOn", "tokenAllowedIps",
     "apiBaseUrl", "rateLimit", "useBatchApi", "requestTimeoutMs", "sample", "onConflict", "retainOnDelete", "exportMapping",
-    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks", "deliveryBaseUrl",
+    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks", "deliveryBaseUrl", "partition",
 ] as const;
 
 /** Keys of a `sources[i]` entry that configure the image set rather than the source listing. */
@@ -329,6 +332,50 @@ function parsePositiveInt(k: string, text: string | undefined, problems: string[
     return undefined;
 }
 
+/** A whole number, also as the string `pulumi config set --path` may store it. */
+function wholeNumber(value: unknown): number | undefined {
+    if (typeof value === "number" && Number.isInteger(value)) return value;
+    if (typeof value === "string" && /^\d{1,9}$/.test(value.trim())) return Number(value.trim());
+    return undefined;
+}
+
+/**
+ * `sourcing-kit:partition`: `{ index, count }`, this stack's part of every source. Undefined when unset or when
+ * count is 1 (the whole library: names stay those of an unpartitioned stack).
+ */
+function parsePartition(text: string | undefined, problems: string[]): Partition | undefined {
+    if (text === undefined) return undefined;
+    const k = key("partition");
+    const example = `e.g. pulumi config set --path ${k}.index 3 and pulumi config set --path ${k}.count 8 (stack 3 of 8)`;
+    const raw = parseJson(k, text, problems);
+    if (raw === undefined) return undefined;
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+        problems.push(`${k}: must be a mapping with index and count, ${example} (got ${describe(raw)})`);
+        return undefined;
+    }
+    const record = raw as Record<string, unknown>;
+    const before = problems.length;
+    for (const field of Object.keys(record)) {
+        if (field !== "index" && field !== "count") problems.push(`${k}.${field}: unknown key (a partition has only index and count)`);
+    }
+    const count = wholeNumber(record.count);
+    if (record.count === undefined) {
+        problems.push(`${k}.count: required: how many stacks share the library, from 1 to ${MAX_PARTITIONS}; ${example}`);
+    } else if (count === undefined || count < 1 || count > MAX_PARTITIONS) {
+        problems.push(`${k}.count: must be a whole number from 1 to ${MAX_PARTITIONS} (got ${describe(record.count)})`);
+    }
+    const index = wholeNumber(record.index);
+    const countOk = count !== undefined && count >= 1 && count <= MAX_PARTITIONS;
+    const range = countOk ? `from 0 to ${count - 1}` : "from 0 to count - 1";
+    if (record.index === undefined) {
+        problems.push(`${k}.index: required: this stack's part, a whole number ${range}; ${example}`);
+    } else if (index === undefined || index < 0 || (countOk && index >= count)) {
+        problems.push(`${k}.index: must be a whole number ${range}${countOk ? ` (partitions are numbered from 0, so the last of ${count} is ${count - 1})` : ""} (got ${describe(record.index)})`);
+    }
+    if (problems.length > before || count === undefined || index === undefined) return undefined;
+    return count === 1 ? undefined : { index, count };
+}
+
 interface SourceDefaults { onConflict: OnConflict; sample?: number; cloudinaryApiSecret?: string }
 
 function parseSources(values: Record<string, string>, env: RawStackConfig["env"], defaults: SourceDefaults, problems: string[]): SourceEntry[] {
@@ -554,6 +601,21 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
 
     const sources = parseSources(values, env, { onConflict, sample, cloudinaryApiSecret: cloudinarySecret }, problems);
 
+    const partition = parsePartition(values[key("partition")], problems);
+    if (partition !== undefined && redirects !== undefined) {
+        const of = `with ${key("partition")} count ${partition.count}`;
+        // One table for all partitions: a database created by each stack would split the redirects across N databases.
+        if (redirects.databaseId === undefined) {
+            problems.push(`${key("redirects")}.databaseId: required ${of}: every partition's stack writes its rows into one D1 database. ` +
+                `Create it once (wrangler d1 create <name>) and set its UUID in every partition's stack (pulumi config set --path ${key("redirects")}.databaseId <uuid>)`);
+        }
+        // One Worker serves every partition's rows; a second on the same route or domain would fight the first for it.
+        if (redirects.deployWorker && partition.index > 0) {
+            problems.push(`${key("redirects")}.deployWorker: only partition 0 deploys the redirect Worker (it serves every partition's rows); ` +
+                `set ${key("redirects")}.deployWorker false in the stack of partition ${partition.index}, with no routePattern, customDomain, zoneId or scriptName`);
+        }
+    }
+
     if (!realApi) {
         if (scopedToken) {
             problems.push(`${key("scopedToken")}: set it to false with a custom ${key("apiBaseUrl")}: tokens are created on the real Cloudflare API (the emulator has none)`);
@@ -607,6 +669,7 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
             preflight,
             preflightSourceChecks,
             ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+            ...(partition !== undefined ? { partition } : {}),
         },
     };
 }

@@ -72,6 +72,7 @@ function migrate(config: StackConfig) {
                 requireSignedURLs: entry.requireSignedURLs,
                 configPath: entry.configPath,
                 idClaims,
+                partition: config.partition,
             },
             config.retainOnDelete ? { transformations: [retainImages] } : undefined,
         ),
@@ -85,7 +86,9 @@ function migrate(config: StackConfig) {
     const layer = redirects
         ? new RedirectLayer("redirects", {
             accountId: config.accountId,
-            mappings: sets.map(({ set }) => set.mapping),
+            // With a partition, the whole plan's mappings: the layer checks them all and keeps its partition's rows.
+            mappings: sets.map(({ set }) => (config.partition ? set.planMapping : set.mapping)),
+            partition: config.partition,
             zoneId: redirects.zoneId,
             routePattern: redirects.routePattern,
             customDomain: redirects.customDomain,
@@ -116,6 +119,7 @@ function migrate(config: StackConfig) {
     const allMappings = pulumi.all(sets.map(({ set }) => set.mapping));
     const outputs = definedOnly({
         sources,
+        partition: config.partition,
         imagesPlanned: pulumi.all(sets.map(({ set }) => set.planned)).apply((counts) => counts.reduce((a, b) => a + b, 0)),
         mappedUrls: allMappings.apply((maps) => maps.reduce((n, m) => n + Object.keys(m).length, 0)),
         tokenId: token?.tokenId,

@@ -1,6 +1,7 @@
 import picomatch from "picomatch";
 import { MAX_IMAGE_BYTES } from "../provider/image-format";
 import { deriveImageId } from "./image-id";
+import { inPartition, type Partition } from "./partition";
 import { SourceError, SourceImage } from "./sources/types";
 import { normaliseUrl, urlIdentity } from "./sources/url";
 
@@ -95,6 +96,12 @@ export interface ImagePlan {
     duplicates: number;
     /** Old URL or path -> image, for every old URL of every planned image. */
     mapping: Record<string, ImageMapping>;
+    /**
+     * With a partition: `images`, `mapping` and the counts above are this partition's (skips and excluded objects
+     * by the custom ID they would have had, duplicates by the image they merged into, so the stacks' counts add up
+     * to the library's); `allPlanned` and `allMapping` are the whole plan's, the same in every partition's stack.
+     */
+    partition?: Partition & { allPlanned: number; allMapping: Record<string, ImageMapping> };
 }
 
 export interface PlanOptions {
@@ -106,6 +113,8 @@ export interface PlanOptions {
     /** Set-wide metadata; per-image metadata (manifests) wins on the same key. */
     metadata?: Record<string, string>;
     deliveryUrl: (imageId: string) => string;
+    /** Keep only this part of the plan (`sourcing-kit:partition`), chosen by custom ID after everything else. */
+    partition?: Partition;
 }
 
 const MAX_EXAMPLES = 5;
@@ -144,11 +153,12 @@ export class ImagePlanner {
     add(image: SourceImage): void {
         this.listed++;
         if (!this.included(image.key.split("?")[0])) {
-            this.excluded++;
+            if (this.mine(image)) this.excluded++;
             return;
         }
         const reason = skipReason(image);
         if (reason) {
+            if (!this.mine(image)) return;
             this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
             const examples = (this.skipExamples[reason] ??= []);
             if (examples.length < MAX_EXAMPLES) examples.push(image.key);
@@ -157,17 +167,23 @@ export class ImagePlanner {
         this.candidates.push(image);
     }
 
+    /** Whether an object left out of the plan counts in this partition: by the custom ID it would have had. */
+    private mine(image: SourceImage): boolean {
+        const { partition, idPrefix } = this.options;
+        return partition === undefined || partition.count === 1 || inPartition(deriveImageId(image.id ?? image.key, idPrefix), partition);
+    }
+
     finish(): ImagePlan {
-        const { configPath, sample, deliveryUrl } = this.options;
+        const { configPath, sample, deliveryUrl, partition } = this.options;
         const ordered = this.candidates.sort(compareImages);
         const images: PlannedImage[] = [];
         const byIdentity = new Map<string, PlannedImage>();
-        let duplicates = 0;
+        const duplicatesOf = new Map<PlannedImage, number>();
         for (const candidate of ordered) {
             const identities = identitiesOf(candidate);
             const existing = identities.map((identity) => byIdentity.get(identity)).find((found) => found !== undefined);
             if (existing) {
-                duplicates++;
+                duplicatesOf.set(existing, (duplicatesOf.get(existing) ?? 0) + 1);
                 for (const oldUrl of candidate.oldUrls) if (!existing.oldUrls.includes(oldUrl)) existing.oldUrls.push(oldUrl);
                 for (const identity of identities) if (!byIdentity.has(identity)) byIdentity.set(identity, existing);
                 continue;
@@ -185,21 +201,31 @@ export class ImagePlanner {
             if (owner) throw new ImageIdCollisionError(configPath, image.imageId, describe(owner), describe(image));
             owners.set(image.imageId, image);
         }
-        const kept = sample !== undefined ? images.slice(0, sample) : images;
-        const mapping: Record<string, ImageMapping> = {};
-        for (const image of kept) {
-            const target = { imageId: image.imageId, deliveryUrl: deliveryUrl(image.imageId) };
-            for (const oldUrl of image.oldUrls) if (!Object.hasOwn(mapping, oldUrl)) mapping[oldUrl] = target;
-        }
+        // Sample, then partition: the stacks of a partitioned library share one sample, each keeping its slice.
+        const sampled = sample !== undefined ? images.slice(0, sample) : images;
+        const split = partition !== undefined && partition.count > 1;
+        const kept = split ? sampled.filter((image) => inPartition(image.imageId, partition)) : sampled;
+        const mappingOf = (planned: PlannedImage[]): Record<string, ImageMapping> => {
+            const mapping: Record<string, ImageMapping> = {};
+            for (const image of planned) {
+                const target = { imageId: image.imageId, deliveryUrl: deliveryUrl(image.imageId) };
+                for (const oldUrl of image.oldUrls) if (!Object.hasOwn(mapping, oldUrl)) mapping[oldUrl] = target;
+            }
+            return mapping;
+        };
+        const sampledOut = images.filter((image, i) => i >= sampled.length && (!split || inPartition(image.imageId, partition))).length;
+        let duplicates = 0;
+        for (const [image, n] of duplicatesOf) if (!split || inPartition(image.imageId, partition)) duplicates += n;
         return {
             images: kept,
             listed: this.listed,
             excluded: this.excluded,
-            sampledOut: images.length - kept.length,
+            sampledOut,
             skipped: this.skipped,
             skipExamples: this.skipExamples,
             duplicates,
-            mapping,
+            mapping: mappingOf(kept),
+            ...(split ? { partition: { ...partition, allPlanned: sampled.length, allMapping: mappingOf(sampled) } } : {}),
         };
     }
 

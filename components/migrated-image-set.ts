@@ -3,6 +3,7 @@ import { CloudflareImage, CloudflareImageArgs, deliveryUrlFor } from "../provide
 import { CustomIdClaims } from "./custom-id-claims";
 import { isValidImageId } from "./image-id";
 import { ImageMapping, ImagePlan, ImagePlanner, SKIP_REASONS } from "./image-plan";
+import { describePartition, type Partition } from "./partition";
 import { openSource } from "./sources";
 import { AwsSettings } from "./sources/s3";
 import { parseSource, Source } from "./sources/schema";
@@ -44,6 +45,8 @@ export interface MigratedImageSetArgs {
     configPath?: string;
     /** Shared by the sets of one stack: no set declares an image until all have planned without a shared custom ID. */
     idClaims?: CustomIdClaims;
+    /** Declare only this part of the plan (`sourcing-kit:partition`); the other parts are other stacks'. */
+    partition?: Partition;
 }
 
 /** What the set resolved to at plan time. */
@@ -52,6 +55,8 @@ export interface MigratedImageSetData {
     skipped: Record<string, number>;
     duplicates: number;
     mapping: Record<string, ImageMapping>;
+    /** The whole plan's mapping, every partition's (the same as `mapping` without a partition). */
+    planMapping: Record<string, ImageMapping>;
 }
 
 // Full args (source credentials, long URL lists) reach initialize() through here instead of the component's
@@ -67,8 +72,13 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
     /** Skipped source objects by reason (not-an-image, too-large, unsupported-format, empty, archived). */
     readonly skipped: pulumi.Output<Record<string, number>>;
     readonly duplicates: pulumi.Output<number>;
-    /** Old URL or path -> { imageId, deliveryUrl }, for RedirectLayer. */
+    /** Old URL or path -> { imageId, deliveryUrl } of the images this stack declares. */
     readonly mapping: pulumi.Output<Record<string, ImageMapping>>;
+    /**
+     * The mapping of the whole plan, every partition's: RedirectLayer checks it for old URLs that two images share
+     * (two partitions' stacks must never write one row), then keeps its partition's rows.
+     */
+    readonly planMapping: pulumi.Output<Record<string, ImageMapping>>;
 
     constructor(name: string, args: MigratedImageSetArgs, opts?: pulumi.ComponentResourceOptions) {
         const inputs = { sourceKind: typeof args?.source?.kind === "string" ? args.source.kind : undefined };
@@ -79,6 +89,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         this.skipped = pulumi.output(data.then((d) => d.skipped));
         this.duplicates = pulumi.output(data.then((d) => d.duplicates));
         this.mapping = pulumi.output(data.then((d) => d.mapping));
+        this.planMapping = pulumi.output(data.then((d) => d.planMapping));
     }
 
     // Called by ComponentResource's constructor; listing is async, so the images are declared here.
@@ -105,7 +116,8 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         const source = parseSource(args.source, configPath);
         checkSetOptions(args, configPath);
 
-        // 2. List the source and plan: skips, duplicates, custom IDs, collisions, mapping.
+        // 2. List the source and plan: skips, duplicates, custom IDs, collisions, mapping; then this partition's part
+        //    (so the claims and the pre-flight below see only the images this stack declares).
         const planner = new ImagePlanner({
             configPath,
             idPrefix: args.idPrefix,
@@ -114,6 +126,7 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
             sample: args.sample,
             metadata: args.metadata,
             deliveryUrl: (imageId) => deliveryUrlFor(args.accountHash, imageId, "public", args.deliveryBaseUrl),
+            partition: args.partition,
         });
         const aws = source.kind === "s3" ? awsSettingsFromConfig() : undefined;
         for await (const image of openSource(source, { configPath, aws }).list()) planner.add(image);
@@ -130,7 +143,10 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         pulumi.log.info(summaryLine(name, plan), this);
         for (const line of detailLines(name, plan, args.sample)) pulumi.log.info(line, this);
 
-        const data = { planned: plan.images.length, skipped: { ...plan.skipped } as Record<string, number>, duplicates: plan.duplicates, mapping: plan.mapping };
+        const data = {
+            planned: plan.images.length, skipped: { ...plan.skipped } as Record<string, number>, duplicates: plan.duplicates,
+            mapping: plan.mapping, planMapping: plan.partition?.allMapping ?? plan.mapping,
+        };
         // The mapping stays a program-side output: in the component's state it would only double the checkpoint.
         this.registerOutputs({ planned: data.planned, skipped: data.skipped, duplicates: data.duplicates });
         return data;
@@ -174,12 +190,18 @@ export function imageResourceName(imageId: string): string {
     return `img-${imageId}`;
 }
 
-/** `<name>: 1,234 planned, 12 skipped (not-an-image 10, too-large 2), 3 duplicates` */
-export function summaryLine(name: string, plan: Pick<ImagePlan, "images" | "skipped" | "duplicates">): string {
+/**
+ * `<name>: 1,234 planned, 12 skipped (not-an-image 10, too-large 2), 3 duplicates`; with a partition
+ * `<name>: partition 2 of 8: 1,234 of 9,876 planned images, 2 skipped, 0 duplicates` (the counts are this partition's).
+ */
+export function summaryLine(name: string, plan: Pick<ImagePlan, "images" | "skipped" | "duplicates" | "partition">): string {
     const skippedTotal = SKIP_REASONS.reduce((sum, reason) => sum + (plan.skipped[reason] ?? 0), 0);
     const reasons = SKIP_REASONS.filter((reason) => plan.skipped[reason]).map((reason) => `${reason} ${count(plan.skipped[reason]!)}`);
+    const planned = plan.partition
+        ? `${describePartition(plan.partition)}: ${count(plan.images.length)} of ${count(plan.partition.allPlanned)} planned images`
+        : `${count(plan.images.length)} planned`;
     return (
-        `${name}: ${count(plan.images.length)} planned, ${count(skippedTotal)} skipped` +
+        `${name}: ${planned}, ${count(skippedTotal)} skipped` +
         (reasons.length > 0 ? ` (${reasons.join(", ")})` : "") +
         `, ${count(plan.duplicates)} duplicates`
     );

@@ -5,15 +5,24 @@ import { workerVars } from "./redirect/settings";
 
 export { WORKER_COMPATIBILITY_DATE, workerVars };
 import { redirectKey } from "../provider/redirect/paths";
-import { MAX_ROWS_PER_SHARD, Rows, shardLabel, shardRows } from "../provider/redirect/rows";
+import { MAX_ROWS_PER_SHARD, Rows, shardOwnerName, shardRows } from "../provider/redirect/rows";
 import { RedirectRows } from "../provider/redirect-rows";
+import { inPartition, type Partition } from "./partition";
 
 export type RedirectMapping = Record<string, { imageId: string; deliveryUrl: string }>;
 
 export interface RedirectLayerArgs {
     accountId: pulumi.Input<string>;
-    /** Old URL (or path) -> image, one record per MigratedImageSet (`set.mapping`). */
+    /**
+     * Old URL (or path) -> image, one record per MigratedImageSet (`set.mapping`; with a partition the whole plan's,
+     * `set.planMapping`, so old URLs shared across partitions are found before any stack writes a row).
+     */
     mappings: pulumi.Input<RedirectMapping>[];
+    /**
+     * Write only the rows of this partition's images, under partition-qualified shard names
+     * (`<name>-p3of8-rows-<label>`): the partitions' stacks share one database without touching each other's rows.
+     */
+    partition?: Partition;
     /** The zone of routePattern (and of customDomain, where it helps Cloudflare find the zone). */
     zoneId?: string;
     /** A Workers route in front of the old origin, e.g. "media.example.com/*". Exactly one of this and customDomain. */
@@ -51,10 +60,14 @@ export interface RedirectLayerArgs {
 }
 
 
-/** Normalised redirect rows from the mappings; two old URLs meeting on one key with different targets is an error. */
-export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false): Rows {
+/**
+ * Normalised redirect rows from the mappings; two old URLs meeting on one key with different targets is an error.
+ * With a partition, every mapping is checked and only the rows of the partition's images are kept.
+ */
+export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false, partition?: Partition): Rows {
     const rows: Rows = {};
     const origin: Record<string, string> = {};
+    const images: Record<string, string> = {};
     mappings.forEach((mapping, index) => {
         for (const [oldUrl, image] of Object.entries(mapping ?? {})) {
             const key = redirectKey(oldUrl, { matchHost });
@@ -65,15 +78,20 @@ export function rowsFromMappings(mappings: RedirectMapping[], matchHost = false)
             }
             rows[key] = image.deliveryUrl;
             origin[key] = oldUrl;
+            images[key] = image.imageId;
         }
     });
-    return rows;
+    if (partition === undefined || partition.count === 1) return rows;
+    return Object.fromEntries(Object.entries(rows).filter(([key]) => inPartition(images[key]!, partition)));
 }
 
 function validate(name: string, args: RedirectLayerArgs): void {
     const where = `RedirectLayer "${name}"`;
     if (args.databaseId !== undefined && args.databaseName !== undefined) {
         throw new Error(`${where}: databaseName names a database the layer creates; with databaseId it uses that one: set only one`);
+    }
+    if (args.partition !== undefined && args.partition.count > 1 && args.databaseId === undefined) {
+        throw new Error(`${where}: partition ${args.partition.index} of ${args.partition.count} needs databaseId: every partition writes its rows into one existing D1 database`);
     }
     if (args.deployWorker === false) {
         const set = (["routePattern", "customDomain", "zoneId", "scriptName", "webhookSecret"] as const).filter((k) => args[k] !== undefined);
@@ -133,10 +151,10 @@ export class RedirectLayer extends pulumi.ComponentResource {
         // 2. The rows, sharded by hash of path (a shard splits only when it overflows); each shard's create
         //    applies schema.sql first (CREATE ... IF NOT EXISTS), so the table exists even with no rows.
         const declareShards = (mappings: RedirectMapping[]): { resources: RedirectRows[]; rowCount: number } => {
-            const allRows = rowsFromMappings(mappings, args.matchHost);
+            const allRows = rowsFromMappings(mappings, args.matchHost, args.partition);
             const shards = shardRows(allRows, args.shardSize ?? MAX_ROWS_PER_SHARD);
             const resources = [...shards].map(([prefix, rows]) => {
-                const shardName = `${name}-rows-${shardLabel(prefix)}`;
+                const shardName = shardOwnerName(name, prefix, args.partition);
                 return new RedirectRows(shardName, {
                     accountId: args.accountId, databaseId, shard: shardName, rows, apiToken, apiBaseUrl: args.apiBaseUrl,
                 }, parent);

@@ -59,6 +59,42 @@ export function shardLabel(prefix: string): string {
     return prefix === "" ? "all" : `b${prefix}`;
 }
 
+/** The stack's part of a library split across stacks (`sourcing-kit:partition`), as the rows see it. */
+export interface ShardPartition { index: number; count: number }
+
+/**
+ * The owner name of a shard (the `shard` column, and the RedirectRows resource name): `<layer>-rows-<label>`, or
+ * `<layer>-p<index>of<count>-rows-<label>` for one partition of several, so partitions sharing one D1 database
+ * never own a row under the same name.
+ */
+export function shardOwnerName(layer: string, prefix: string, partition?: ShardPartition): string {
+    const part = partition !== undefined && partition.count > 1 ? `-p${partition.index}of${partition.count}` : "";
+    return `${layer}${part}-rows-${shardLabel(prefix)}`;
+}
+
+const PARTITIONED_OWNER = /^(.*)-p(\d+)of(\d+)-rows-[^]*$/;
+
+/** A SQL string literal of a GLOB pattern matching `text` literally, followed by `*` when `prefix`. */
+function globLiteral(text: string, prefix: boolean): string {
+    const escaped = text.replace(/[*?[]/g, (c) => `[${c}]`) + (prefix ? "*" : "");
+    return `'${escaped.replace(/'/g, "''")}'`;
+}
+
+/**
+ * For a partitioned owner, the condition under which its upsert may take a row someone else owns: not when a sibling
+ * partition of the same count owns it (the partitions are disjoint, so such a row is a stack configured apart from
+ * its siblings: the row stays the sibling's). Rows of any other owner (the same partition, an earlier count, an
+ * unpartitioned stack) are taken over, which is how a count change hands rows over. Undefined: no condition.
+ */
+function takeOverCondition(shard: string): string | undefined {
+    const match = PARTITIONED_OWNER.exec(shard);
+    if (!match) return undefined;
+    const [, layer, index, count] = match;
+    const siblings = `${globLiteral(`${layer}-p`, false).slice(0, -1)}[0-9]*of${count}-rows-*'`;
+    const mine = globLiteral(`${layer}-p${index}of${count}-rows-`, true);
+    return ` WHERE redirects.shard NOT GLOB ${siblings} OR redirects.shard GLOB ${mine}`;
+}
+
 export interface RowsDiff { upserts: Rows; deletes: string[] }
 
 /** What to write to go from `olds` to `news`: added or changed rows, and removed paths. */
@@ -107,10 +143,14 @@ function pack<T>(items: T[], paramsOf: (item: T) => string[], render: (count: nu
     return statements;
 }
 
-/** INSERT ... ON CONFLICT DO UPDATE statements that make `rows` owned by `shard` (idempotent). */
+/**
+ * INSERT ... ON CONFLICT DO UPDATE statements that make `rows` owned by `shard` (idempotent); a partition's shard
+ * leaves alone a row its sibling partitions own (takeOverCondition).
+ */
 export function upsertStatements(shard: string, rows: Rows): Statement[] {
     const items = Object.keys(rows).sort().map((path) => [path, rows[path], imageIdOf(rows[path]) ?? "", shard]);
-    const render = (n: number): string => UPSERT_HEAD + Array.from({ length: n }, () => UPSERT_ROW).join(", ") + UPSERT_TAIL;
+    const tail = UPSERT_TAIL + (takeOverCondition(shard) ?? "");
+    const render = (n: number): string => UPSERT_HEAD + Array.from({ length: n }, () => UPSERT_ROW).join(", ") + tail;
     return pack(items, (item) => item, render, [], bytes(UPSERT_ROW) + 2);
 }
 
