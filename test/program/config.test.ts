@@ -231,6 +231,48 @@ describe("stack config: the bad-config table (every problem at once, by config p
                 'sourcing-kit:sources[0].forcePathStyle: must be a boolean (got "yes")',
             ],
         },
+        {
+            name: "a partition count of 0 and a negative index",
+            raw: stack({ "sourcing-kit:partition": json({ index: -1, count: 0 }) }),
+            problems: [
+                "sourcing-kit:partition.count: must be a whole number from 1 to 1024 (got number 0)",
+                "sourcing-kit:partition.index: must be a whole number from 0 to count - 1 (got number -1)",
+            ],
+        },
+        {
+            name: "a partition index equal to the count (partitions are numbered from 0)",
+            raw: stack({ "sourcing-kit:partition": json({ index: 8, count: 8 }) }),
+            problems: ["sourcing-kit:partition.index: must be a whole number from 0 to 7 (partitions are numbered from 0, so the last of 8 is 7) (got number 8)"],
+        },
+        {
+            name: "a partition without its count",
+            raw: stack({ "sourcing-kit:partition": json({ index: 2 }) }),
+            problems: ["sourcing-kit:partition.count: required: how many stacks share the library, from 1 to 1024; e.g. pulumi config set --path sourcing-kit:partition.index 3 and pulumi config set --path sourcing-kit:partition.count 8 (stack 3 of 8)"],
+        },
+        {
+            name: "a fractional partition index, a count over 1024 and an unknown partition key",
+            raw: stack({ "sourcing-kit:partition": json({ index: 1.5, count: 2048, of: 8 }) }),
+            problems: [
+                "sourcing-kit:partition.of: unknown key (a partition has only index and count)",
+                "sourcing-kit:partition.count: must be a whole number from 1 to 1024 (got number 2048)",
+                "sourcing-kit:partition.index: must be a whole number from 0 to count - 1 (got number 1.5)",
+            ],
+        },
+        {
+            name: "a partition written as a string",
+            raw: stack({ "sourcing-kit:partition": json("3/8") }),
+            problems: ['sourcing-kit:partition: must be a mapping with index and count, e.g. pulumi config set --path sourcing-kit:partition.index 3 and pulumi config set --path sourcing-kit:partition.count 8 (stack 3 of 8) (got "3/8")'],
+        },
+        {
+            name: "partitions with redirects into a database each stack would create, and a second Worker",
+            raw: stack({ "sourcing-kit:partition": json({ index: 3, count: 8 }), "sourcing-kit:redirects": json(REDIRECTS) }),
+            problems: [
+                "sourcing-kit:redirects.databaseId: required with sourcing-kit:partition count 8: every partition's stack writes its rows into one D1 database. " +
+                    "Create it once (wrangler d1 create <name>) and set its UUID in every partition's stack (pulumi config set --path sourcing-kit:redirects.databaseId <uuid>)",
+                "sourcing-kit:redirects.deployWorker: only partition 0 deploys the redirect Worker (it serves every partition's rows); " +
+                    "set sourcing-kit:redirects.deployWorker false in the stack of partition 3, with no routePattern, customDomain, zoneId or scriptName",
+            ],
+        },
     ];
 
     for (const { name, raw, problems } of table) {
@@ -253,6 +295,32 @@ describe("stack config: the bad-config table (every problem at once, by config p
             "sourcing-kit:sources[0].bucket: required",
             "sourcing-kit:sources[1].dir: required",
         ]);
+    });
+});
+
+describe("stack config: partitions", () => {
+    const DB = "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+    const configOf = (raw: RawStackConfig) => {
+        const result = parseStackConfig(raw);
+        assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+        return result.config;
+    };
+
+    it("takes index and count, as numbers or as the strings config set --path may store", () => {
+        assert.deepStrictEqual(configOf(stack({ "sourcing-kit:partition": json({ index: 3, count: 8 }) })).partition, { index: 3, count: 8 });
+        assert.deepStrictEqual(configOf(stack({ "sourcing-kit:partition": json({ index: "0", count: "2" }) })).partition, { index: 0, count: 2 });
+    });
+
+    it("treats count 1 as the whole library (no partition, so names stay an unpartitioned stack's)", () => {
+        assert.equal(configOf(stack({ "sourcing-kit:partition": json({ index: 0, count: 1 }) })).partition, undefined);
+        assert.equal(configOf(stack({})).partition, undefined);
+    });
+
+    it("accepts partitions sharing one existing D1 database, the Worker deployed by partition 0 only", () => {
+        const withDb = { ...REDIRECTS, databaseId: DB };
+        assert.equal(configOf(stack({ "sourcing-kit:partition": json({ index: 0, count: 8 }), "sourcing-kit:redirects": json(withDb) })).redirects?.deployWorker, true);
+        const rowsOnly = { databaseId: DB, deployWorker: false, fallback: "404" };
+        assert.deepStrictEqual(configOf(stack({ "sourcing-kit:partition": json({ index: 7, count: 8 }), "sourcing-kit:redirects": json(rowsOnly) })).partition, { index: 7, count: 8 });
     });
 });
 
