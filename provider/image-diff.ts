@@ -34,6 +34,11 @@ function changed(key: string, olds: Record<string, unknown>, news: Record<string
     return norm(olds[key]) !== norm(news[key]);
 }
 
+/** The owner tag moved (an aliased rename): the image's metadata must name the new owner. Absent before = legacy. */
+function ownerChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+    return typeof olds.owner === "string" && olds.owner !== news.owner && news.owner !== UNKNOWN;
+}
+
 /**
  * Compares stored outputs with new inputs, with no I/O. `__provider` (the serialized shim) is never compared, so a
  * new build of the provider code is no change; onConflict and s3 only steer a create and are not compared either.
@@ -46,10 +51,10 @@ export function diffImage(olds: Record<string, unknown>, news: Record<string, un
         const sameId = !changed("accountId", olds, news) && !changed("imageId", olds, news);
         return { changes: true, replaces: [...replaces], deleteBeforeReplace: sameId };
     }
-    return { changes: updates.length > 0 };
+    return { changes: updates.length > 0 || ownerChanged(olds, news) };
 }
 
 /** What an update must PATCH; neither when only the token or the API endpoint moved (no API call then). */
 export function needsPatch(olds: Record<string, unknown>, news: Record<string, unknown>): { metadata: boolean; requireSignedURLs: boolean } {
-    return { metadata: changed("metadata", olds, news), requireSignedURLs: changed("requireSignedURLs", olds, news) };
+    return { metadata: changed("metadata", olds, news) || ownerChanged(olds, news), requireSignedURLs: changed("requireSignedURLs", olds, news) };
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { METADATA_MAX_BYTES, MetadataValue, SOURCE_HASH_KEY, metadataBytes, packMetadata } from "./source-metadata";
+import { METADATA_MAX_BYTES, MetadataValue, OWNER_KEY, RESERVED_METADATA_KEYS, metadataBytes, packMetadata } from "./source-metadata";
 
 /** The value the engine sends for an input that is not known yet (e.g. during `pulumi preview`). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -27,6 +27,8 @@ export interface ImageInputs {
     apiBaseUrl?: string;
     onConflict?: OnConflict;
     s3?: S3Options;
+    /** "<stack>/<resource name>", recorded in the image's metadata: delete spares images another resource owns. */
+    owner?: string;
 }
 
 export interface CheckFailure {
@@ -165,6 +167,10 @@ const s3 = z
     )
     .strict();
 
+export const owner = z.string({ error: "owner must be a string (\"<stack>/<resource name>\", set by the resource class)" })
+    .min(1, { error: "owner is empty: leave it to the resource class" })
+    .max(256, { error: "owner is longer than 256 characters: shorten the resource name" });
+
 const PROPERTY_SCHEMAS: Record<keyof ImageInputs, z.ZodType> = {
     accountId,
     imageId,
@@ -177,6 +183,7 @@ const PROPERTY_SCHEMAS: Record<keyof ImageInputs, z.ZodType> = {
     apiBaseUrl,
     onConflict,
     s3,
+    owner,
 };
 const REQUIRED = Object.keys(FIX) as (keyof typeof FIX)[];
 const PROPERTIES = Object.keys(PROPERTY_SCHEMAS);
@@ -194,10 +201,11 @@ function checkMetadata(value: unknown, failures: CheckFailure[]): void {
         return;
     }
     for (const [key, v] of Object.entries(value)) {
-        if (key === SOURCE_HASH_KEY) {
+        if (RESERVED_METADATA_KEYS.includes(key)) {
+            const what = key === OWNER_KEY ? "the owning resource" : "the source hash: rename it (set sourceHash instead)";
             failures.push({
                 property: `metadata.${key}`,
-                reason: `metadata key "${SOURCE_HASH_KEY}" is reserved for the source hash: rename it (set sourceHash instead)`,
+                reason: `metadata key "${key}" is reserved for ${what}${key === OWNER_KEY ? ": rename it" : ""}`,
             });
         } else if (!metadataValue.safeParse(v).success) {
             failures.push({
@@ -212,13 +220,13 @@ function checkMetadata(value: unknown, failures: CheckFailure[]): void {
  * Validates one image's inputs without any I/O. Unknown values (preview) are skipped; every problem becomes a
  * CheckFailure naming the property and the fix.
  */
-export function checkImageInputs(news: Record<string, unknown>): CheckFailure[] {
+export function checkImageInputs(news: Record<string, unknown>, resource = "CloudflareImage"): CheckFailure[] {
     const failures: CheckFailure[] = [];
     const known = (key: string) => news[key] !== undefined && news[key] !== null && !isUnknown(news[key]);
     for (const key of Object.keys(news)) {
         if (key === "__provider" || news[key] === undefined) continue;
         if (!PROPERTIES.includes(key)) {
-            failures.push({ property: key, reason: `unknown property "${key}": CloudflareImage accepts ${PROPERTIES.join(", ")}` });
+            failures.push({ property: key, reason: `unknown property "${key}": ${resource} accepts ${PROPERTIES.join(", ")}` });
         }
     }
     for (const key of REQUIRED) {
@@ -257,7 +265,8 @@ export function checkImageInputs(news: Record<string, unknown>): CheckFailure[] 
         failures.push({ property: "s3", reason: "s3 options apply only to s3://bucket/key urls: remove s3 or use an s3:// url" });
     }
     if (known("metadata") && known("sourceHash") && !failures.some((f) => f.property.startsWith("metadata"))) {
-        const bytes = metadataBytes(packMetadata(news.metadata as Record<string, MetadataValue>, String(news.sourceHash)));
+        const owner = typeof news.owner === "string" ? news.owner : undefined;
+        const bytes = metadataBytes(packMetadata(news.metadata as Record<string, MetadataValue>, String(news.sourceHash), owner));
         if (bytes > METADATA_MAX_BYTES) {
             failures.push({
                 property: "metadata",

@@ -1,17 +1,15 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { CloudflareApiError, redact } from "./errors";
+import { redact } from "./errors";
 import { diffImage, needsPatch } from "./image-diff";
 import { checkImageInputs, ImageInputs, parseImageInputs, pickInputs } from "./image-inputs";
 import { ImageOutputs, imageOutputs, StoredImageView } from "./image-outputs";
-import { CfImage, ImagesClient } from "./images-client";
+import { ImagesClient } from "./images-client";
+import { claimImage, deleteIfOwned, uploadOrAdopt, wantedMetadata } from "./image-upload";
 import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken, withTokenFallback } from "./provider-config";
-import { packMetadata, unpackMetadata } from "./source-metadata";
+import { unpackMetadata } from "./source-metadata";
 
 // Module state lives in the host process for one deployment (the shim requires this module once per process).
 let settings: ProviderSettings = { aws: {} };
-
-/** Upload attempts when the custom ID changes hands between our upload and our GET (deleted, or overwritten). */
-const MAX_CONFLICT_ROUNDS = 3;
 
 function client(accountId: string, apiToken: string, apiBaseUrl: string | undefined): ImagesClient {
     return new ImagesClient({
@@ -45,74 +43,12 @@ function withStoredToken<T>(stored: ImageOutputs, call: (c: ImagesClient) => Pro
     return withTokenFallback(stored.apiToken, settings, process.env, (token) => call(client(stored.accountId, token, stored.apiBaseUrl)));
 }
 
-function sameUserMetadata(image: CfImage, inputs: ImageInputs): boolean {
-    const { metadata } = unpackMetadata(image.meta);
-    const want = inputs.metadata ?? {};
-    const keys = new Set([...Object.keys(metadata), ...Object.keys(want)]);
-    return [...keys].every((k) => metadata[k] === want[k]);
-}
-
-async function uploadSource(api: ImagesClient, inputs: ImageInputs): Promise<CfImage> {
-    // The AWS SDK is loaded only when an s3:// source needs it: it is most of the host's start-up time otherwise.
-    const url = inputs.url?.startsWith("s3://")
-        ? await (await import("./s3-presign")).presignS3Url(inputs.url, inputs.s3, settings.aws)
-        : inputs.url;
-    return api.upload({
-        id: inputs.imageId,
-        url,
-        filePath: inputs.url === undefined ? inputs.filePath : undefined,
-        metadata: packMetadata(inputs.metadata, inputs.sourceHash),
-        requireSignedURLs: inputs.requireSignedURLs,
-    });
-}
-
-/**
- * Uploads under the custom ID. "Already exists" (5409) reads the image: our source hash means it is ours (a retried
- * create after a crash or a dropped answer) and is adopted; anything else follows onConflict.
- */
-async function uploadOrAdopt(api: ImagesClient, inputs: ImageInputs): Promise<{ image: CfImage; adopted: boolean }> {
-    const id = inputs.imageId;
-    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-        try {
-            return { image: await uploadSource(api, inputs), adopted: false };
-        } catch (e) {
-            if (!(e instanceof CloudflareApiError && e.hasCode(5409))) throw e;
-        }
-        const existing = await api.get(id);
-        if (!existing) continue; // deleted since our upload was refused: upload again
-        const theirs = unpackMetadata(existing.meta).sourceHash;
-        if (theirs === inputs.sourceHash) {
-            // Same bytes: ours. Bring metadata and access in line with the program if they drifted.
-            const requireSignedURLs = inputs.requireSignedURLs ?? false;
-            const settled = sameUserMetadata(existing, inputs) && existing.requireSignedURLs === requireSignedURLs
-                ? existing
-                : await api.update(id, { metadata: packMetadata(inputs.metadata, inputs.sourceHash), requireSignedURLs });
-            return { image: settled, adopted: true };
-        }
-        const recorded = theirs === undefined ? "not recorded (not uploaded by sourcing-kit)" : `"${theirs}"`;
-        const hashes = `its source hash is ${recorded}, ours is "${inputs.sourceHash}"`;
-        const onConflict = inputs.onConflict ?? "adopt";
-        if (onConflict === "overwrite") {
-            await api.delete(id);
-            continue;
-        }
-        if (onConflict === "fail") {
-            throw new Error(`imageId: custom ID "${id}" already exists in account ${inputs.accountId} (${hashes}) and onConflict is fail: ` +
-                `delete it, choose another imageId, or set onConflict: overwrite to replace it`);
-        }
-        throw new Error(`imageId: a different image already exists under custom ID "${id}" in account ${inputs.accountId} (${hashes}); ` +
-            `adopt only takes over an image with the same source hash: set onConflict: overwrite to replace it, or choose another imageId`);
-    }
-    throw new Error(`imageId: custom ID "${id}" kept changing during the upload (${MAX_CONFLICT_ROUNDS} rounds of "already exists" ` +
-        `then gone): another process is writing it; run again once it is done`);
-}
-
 /** The stored outputs as the image view that imageOutputs expects (no API call). */
 function viewOfOutputs(olds: ImageOutputs, inputs: ImageInputs): StoredImageView {
     return {
         id: inputs.imageId,
         filename: olds.filename,
-        meta: packMetadata(inputs.metadata, inputs.sourceHash),
+        meta: wantedMetadata(inputs),
         requireSignedURLs: olds.requireSignedURLs ?? false,
         uploaded: olds.uploaded,
         variants: olds.variants ?? [],
@@ -127,6 +63,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
     async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
         const failures = checkImageInputs(news);
+        if (typeof news.imageId === "string" && typeof news.owner === "string") claimImage(news.imageId, news.owner);
         const inputs = Object.fromEntries(Object.entries(news).filter(([k, v]) => k !== "__provider" && v !== undefined));
         return { inputs, failures };
     },
@@ -140,7 +77,8 @@ export const provider: pulumi.dynamic.ResourceProvider = {
             const inputs = parseImageInputs(props);
             const api = client(inputs.accountId, resolveApiToken(inputs.apiToken, settings, process.env), inputs.apiBaseUrl);
             try {
-                const { image, adopted } = await uploadOrAdopt(api, inputs);
+                claimImage(inputs.imageId, inputs.owner);
+                const { image, adopted } = await uploadOrAdopt(api, inputs, settings.aws);
                 return { id: inputs.imageId, outs: imageOutputs(inputs, image, adopted) };
             } catch (e) {
                 const source = inputs.url ?? `file ${inputs.filePath}`;
@@ -175,7 +113,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
             }
             const api = client(inputs.accountId, resolveApiToken(inputs.apiToken, settings, process.env), inputs.apiBaseUrl);
             const image = await api.update(inputs.imageId, {
-                metadata: patch.metadata ? packMetadata(inputs.metadata, inputs.sourceHash) : undefined,
+                metadata: patch.metadata ? wantedMetadata(inputs) : undefined,
                 requireSignedURLs: patch.requireSignedURLs ? inputs.requireSignedURLs ?? false : undefined,
             });
             return { outs: imageOutputs(inputs, image, stored.adopted ?? false) };
@@ -185,7 +123,8 @@ export const provider: pulumi.dynamic.ResourceProvider = {
     async delete(id: string, props: Record<string, unknown>): Promise<void> {
         await guarded(props, async () => {
             const stored = props as unknown as ImageOutputs;
-            await withStoredToken(stored, (api) => api.delete(stored.imageId ?? id)); // "not-found" counts as done
+            // "not-found" counts as done; an image another resource took over in this deployment is only forgotten.
+            await withStoredToken(stored, (api) => deleteIfOwned(api, stored.imageId ?? id, stored.owner));
         });
     },
 };

@@ -23,6 +23,14 @@ export interface CloudflareImageArgs {
     s3?: pulumi.Input<{ region?: string; endpoint?: string; forcePathStyle?: boolean }>;
 }
 
+/**
+ * The owner tag recorded in each image's metadata: "<stack>/<resource name>". Delete spares an image whose tag names
+ * another resource (it moved there in this deployment); see provider/image-upload.ts.
+ */
+export function ownerOf(name: string): string {
+    return `${pulumi.getStack()}/${name}`;
+}
+
 /** Outputs that hold credentials: stored as secrets even when the engine would not infer it. */
 export const IMAGE_SECRET_OUTPUTS = ["apiToken"];
 
@@ -42,6 +50,7 @@ export class CloudflareImage extends pulumi.dynamic.Resource {
     constructor(name: string, args: CloudflareImageArgs, opts?: pulumi.CustomResourceOptions) {
         const props = {
             ...args,
+            owner: ownerOf(name),
             apiToken: args.apiToken === undefined ? undefined : pulumi.secret(args.apiToken),
             deliveryUrl: undefined,
             variants: undefined,
