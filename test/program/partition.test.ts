@@ -1,6 +1,9 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { RecordingMocks, settled } from "./mocks";
+import { CustomIdClaims, type SetClaim } from "../../components/custom-id-claims";
+import { MigratedImageSet } from "../../components/migrated-image-set";
+import { inPartition } from "../../components/partition";
 
 // The stack program, as `pulumi preview` runs it: `export = async () => outputs`.
 import program = require("../../index");
@@ -100,5 +103,26 @@ describe("the stack program under mocks: a library split over 4 partition stacks
         assert.deepStrictEqual(parts.map((p) => p.outputs.partition), [0, 1, 2, 3].map((index) => ({ index, count: 4 })));
         assert.equal(whole.outputs.partition, undefined);
         assert.deepStrictEqual(parts.map((p) => p.outputs.imagesPlanned), counts.map((c) => c.planned));
+    });
+});
+
+describe("MigratedImageSet with a partition: what the claims and the pre-flight see", () => {
+    it("hands the claims check (the pre-flight) only the partition's planned images", async () => {
+        await pulumi.runtime.setMocks(new RecordingMocks(), "sourcing-kit", "prod-1", true);
+        const seen: SetClaim[] = [];
+        const claims = new CustomIdClaims(1, async (c) => { seen.push(...c.map((claim) => ({ ...claim, images: [...claim.images] }))); });
+        const partition = { index: 1, count: 4 };
+        const set = new MigratedImageSet("catalog", {
+            accountId: "9a7806061c88ada191ed06f989cc3dac", accountHash: "Vi7wi5KSItxGFsWRG2Us6Q",
+            source: { kind: "urls", urls: URLS }, idClaims: claims, partition,
+        });
+        const planned = await new Promise<number>((done) => set.planned.apply((n) => { done(n); return n; }));
+        await claims.ready();
+        await settled();
+        assert.equal(seen.length, 1);
+        const ids = seen[0]!.images.map((i) => i.imageId);
+        assert.equal(ids.length, planned);
+        assert.ok(planned > 0 && planned < 104, `${planned}`);
+        for (const id of ids) assert.ok(inPartition(id, partition), `${id} is another partition's`);
     });
 });
