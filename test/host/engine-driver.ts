@@ -1,4 +1,4 @@
-import { Props, ProviderHost, ProviderHostOptions, startProviderHost } from "./provider-host";
+import { Props, ProviderHost, ProviderHostOptions, ResourceInitFailure, startProviderHost } from "./provider-host";
 
 /** Pulumi's wire encoding of a secret value: `{ "4dabf…": "1b47…", value }` (runtime/rpc.ts). */
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -53,6 +53,8 @@ export interface ResourceState {
     inputs: Props;
     outputs: Props;
     additionalSecretOutputs: string[];
+    /** Reasons of a partially failed create/update (the engine's initErrors): the next up calls update regardless. */
+    initErrors?: string[];
 }
 
 export type StepOp = "create" | "update" | "replace" | "same" | "delete" | "refresh" | "drop" | "check";
@@ -184,13 +186,19 @@ export class EngineDriver {
                     return;
                 }
                 const diff = await this.host.diff(old.id, d.urn, plain(old.outputs), plain(checked), plain(old.inputs));
-                const planned = this.planned(d.urn, diff, old.inputs, checked);
+                const planned = this.planned(d.urn, diff, old.inputs, checked, old.initErrors);
                 op = planned.op;
                 if (planned.op === "same") {
                     this.state.set(d.urn, { ...old, inputs: checked, additionalSecretOutputs: d.additionalSecretOutputs ?? [] });
                 } else if (planned.op === "update") {
-                    const outs = await this.host.update(old.id, d.urn, plain(old.outputs), plain(checked), plain(old.inputs));
-                    this.state.set(d.urn, this.record(d, old.id, checked, outs));
+                    try {
+                        const outs = await this.host.update(old.id, d.urn, plain(old.outputs), plain(checked), plain(old.inputs));
+                        this.state.set(d.urn, this.record(d, old.id, checked, outs));
+                    } catch (e) {
+                        // The engine keeps the new outputs and the OLD inputs (pulumi/pulumi#2011).
+                        if (e instanceof ResourceInitFailure) this.state.set(d.urn, { ...this.record(d, old.id, old.inputs, e.properties), initErrors: e.reasons });
+                        throw e;
+                    }
                 } else if (planned.deleteBeforeReplace) {
                     await this.host.delete(old.id, d.urn, plain(old.outputs));
                     this.state.delete(d.urn);
@@ -274,7 +282,10 @@ export class EngineDriver {
         diff: { changes: string; replaces: string[]; deleteBeforeReplace: boolean },
         oldInputs: Props,
         newInputs: Props,
+        initErrors?: string[],
     ): StepRecord {
+        // As the engine: a resource with init errors gets an update even when Diff finds no change.
+        if (diff.replaces.length === 0 && initErrors && initErrors.length > 0) return { urn, op: "update" };
         // DIFF_UNKNOWN (no diff method): the engine falls back to comparing the inputs itself.
         const unknownSame = diff.changes === "unknown" && JSON.stringify(plain(oldInputs)) === JSON.stringify(plain(newInputs));
         if (diff.changes === "none" || unknownSame) return { urn, op: "same" };
@@ -283,8 +294,13 @@ export class EngineDriver {
     }
 
     private async create(d: DesiredResource, checked: Props): Promise<void> {
-        const res = await this.host.create(d.urn, plain(checked));
-        this.state.set(d.urn, this.record(d, res.id, checked, res.properties));
+        try {
+            const res = await this.host.create(d.urn, plain(checked));
+            this.state.set(d.urn, this.record(d, res.id, checked, res.properties));
+        } catch (e) {
+            if (e instanceof ResourceInitFailure) this.state.set(d.urn, { ...this.record(d, e.id, checked, e.properties), initErrors: e.reasons });
+            throw e;
+        }
     }
 
     private record(d: DesiredResource, id: string, checked: Props, outs: Props): ResourceState {

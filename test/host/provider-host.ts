@@ -5,6 +5,8 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as pb from "@pulumi/pulumi/proto/provider_pb";
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const statusproto = require("@pulumi/pulumi/proto/status_pb");
 
 /** The project root: the host runs here, as `pulumi up` runs it in the program directory. */
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -51,6 +53,28 @@ function fromStruct(s: Struct | undefined): Props {
     return (s?.toJavaScript() ?? {}) as Props;
 }
 
+/**
+ * A create/update that failed with partial state (the provider threw `{ id, properties, reasons }`): the engine
+ * stores `id` and `properties` with `reasons` as init errors.
+ */
+export class ResourceInitFailure extends Error {
+    constructor(message: string, readonly id: string, readonly properties: Props, readonly reasons: string[]) {
+        super(message);
+    }
+}
+
+function initFailure(err: grpc.ServiceError): ResourceInitFailure | undefined {
+    const bin = err.metadata?.get("grpc-status-details-bin")?.[0];
+    if (!bin) return undefined;
+    const status = statusproto.Status.deserializeBinary(new Uint8Array(bin as Buffer));
+    for (const any of status.getDetailsList()) {
+        if (!String(any.getTypeUrl()).endsWith("pulumirpc.ErrorResourceInitFailed")) continue;
+        const detail = pb.ErrorResourceInitFailed.deserializeBinary(any.getValue_asU8());
+        return new ResourceInitFailure(err.details || err.message, detail.getId(), fromStruct(detail.getProperties()), detail.getReasonsList());
+    }
+    return undefined;
+}
+
 function unary<Req, Res>(
     client: ResourceProviderClient,
     method: string,
@@ -58,7 +82,7 @@ function unary<Req, Res>(
 ): Promise<Res> {
     return new Promise((resolve, reject) => {
         const fn = (client as unknown as Record<string, Function>)[method].bind(client);
-        fn(req, (err: grpc.ServiceError | null, res: Res) => (err ? reject(new Error(err.details || err.message)) : resolve(res)));
+        fn(req, (err: grpc.ServiceError | null, res: Res) => (err ? reject(initFailure(err) ?? new Error(err.details || err.message)) : resolve(res)));
     });
 }
 

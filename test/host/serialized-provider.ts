@@ -15,6 +15,32 @@ export interface CapturedRegistration {
  * including the real `__provider` text the dynamic provider host deserializes.
  */
 export async function captureImageRegistration(): Promise<CapturedRegistration> {
+    return captureRegistration(async () => {
+        // Loaded after setMocks so the resource registers against the mocked engine.
+        const { CloudflareImage } = await import("../../provider/image");
+        return new CloudflareImage("probe", {
+            accountId: "acc-test",
+            imageId: "probe/one.png",
+            url: "https://example.com/one.png",
+            sourceHash: "sha256-probe",
+            apiToken: "probe-token",
+        });
+    });
+}
+
+/** The same for one CloudflareImageBatch (named "probe-batch", owner "host-test/probe-batch"). */
+export async function captureBatchRegistration(): Promise<CapturedRegistration> {
+    return captureRegistration(async () => {
+        const { CloudflareImageBatch } = await import("../../provider/image-batch");
+        return new CloudflareImageBatch("probe-batch", {
+            accountId: "acc-test",
+            images: { "probe/one.png": { url: "https://example.com/one.png", sourceHash: "sha256-probe" } },
+            apiToken: "probe-token",
+        });
+    });
+}
+
+async function captureRegistration(declare: () => Promise<pulumi.CustomResource>): Promise<CapturedRegistration> {
     let captured: Omit<CapturedRegistration, "additionalSecretOutputs"> | undefined;
     await pulumi.runtime.setMocks(
         {
@@ -39,17 +65,9 @@ export async function captureImageRegistration(): Promise<CapturedRegistration> 
         return register(req, cb);
     };
 
-    // Loaded after setMocks so the resource registers against the mocked engine.
-    const { CloudflareImage } = await import("../../provider/image");
-    const image = new CloudflareImage("probe", {
-        accountId: "acc-test",
-        imageId: "probe/one.png",
-        url: "https://example.com/one.png",
-        sourceHash: "sha256-probe",
-        apiToken: "probe-token",
-    });
-    await new Promise<void>((resolve) => image.urn.apply(() => resolve()));
-    if (!captured) throw new Error("the mocked engine received no CloudflareImage registration");
+    const resource = await declare();
+    await new Promise<void>((resolve) => resource.urn.apply(() => resolve()));
+    if (!captured) throw new Error("the mocked engine received no registration");
     return { ...captured, additionalSecretOutputs: secretOutputs };
 }
 
