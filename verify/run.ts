@@ -46,7 +46,13 @@ export interface VerifyResult {
 const LIST_PAGE = 10_000;
 
 export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
-    const { state } = options;
+    // In custom-ID and path order, whatever order the engine recorded them in: the same stack reads the same.
+    const byName = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+    const state = {
+        ...options.state,
+        images: [...options.state.images].sort(byName((i) => i.imageId)),
+        shards: [...options.state.shards].sort(byName((s) => s.shard)),
+    };
     const concurrency = options.concurrency ?? 16;
     const notes: string[] = [];
     if (state.pending > 0) notes.push(`${state.pending} operation(s) are still pending from an interrupted update: run pulumi refresh --clear-pending-creates, then pulumi up`);
@@ -82,7 +88,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     const imageOfRow = new Set<string>();
     for (const shard of state.shards) {
         const stored = await shardRows(options, shard);
-        const entries = Object.entries(shard.rows);
+        const entries = Object.entries(shard.rows).sort(byName(([key]) => key));
         const verdicts: Verdict[] = new Array(entries.length);
         await forEachConcurrently(entries, concurrency, async ([key, location], i) => {
             const inD1 = checkRow(location, stored.get(key));

@@ -39,8 +39,8 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
     const running = new Set<ChildProcess>();
 
     /** `npm <args>` in the copy, in its own process group; `until` resolves once its output contains the text. */
-    function npm(args: string[]) {
-        const child = spawn("npm", args, { cwd: project.root, env: project.commandEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    function npm(args: string[], env: Record<string, string | undefined> = {}) {
+        const child = spawn("npm", args, { cwd: project.root, env: project.commandEnv(env), detached: true, stdio: ["ignore", "pipe", "pipe"] });
         running.add(child);
         let output = "";
         child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
@@ -74,6 +74,24 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
         await project?.close();
     });
 
+    it("says what to do, before starting anything, when a port is taken or there is no Pulumi CLI", async () => {
+        const taken = net.createServer().listen(LOCAL.ports.origin, "127.0.0.1");
+        await new Promise((resolve) => taken.once("listening", resolve));
+        try {
+            const start = npm(["start"]);
+            assert.equal(await start.exited, 2);
+            assert.match(start.output(), new RegExp(`port ${LOCAL.ports.origin} on 127\\.0\\.0\\.1 is already in use, so the old origin \\(static files\\) cannot start: stop what listens there`));
+        } finally {
+            await new Promise((resolve) => taken.close(resolve));
+        }
+        // No pulumi on PATH and an empty build cache: the CLI is looked for, never built behind the user's back.
+        const bare = path.join(project.root, "no-cache");
+        const noCli = npm(["start"], { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, XDG_CACHE_HOME: bare, SOURCING_KIT_PULUMI_DIR: undefined });
+        assert.equal(await noCli.exited, 2);
+        assert.match(noCli.output(), /npm start: the Pulumi CLI was not found: install it .* or run scripts\/pulumi-cli\.sh/);
+        assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false]);
+    });
+
     let first = "";
 
     it("npm start migrates the examples with the real CLI, verifies them and prints the README's summary", async () => {
@@ -102,6 +120,23 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
         for (const pid of node) assert.throws(() => process.kill(pid, 0), /ESRCH/, `process ${pid} outlived npm start`);
     });
 
+    it("after a run killed halfway, npm start names the commands that unlock the stack, and they work", async () => {
+        // What a SIGKILLed `pulumi up` leaves in a file backend: a lock file of the stack.
+        const locks = path.join(project.root, ".local", "pulumi", ".pulumi", "locks", "organization", "sourcing-kit", "local");
+        fs.mkdirSync(locks, { recursive: true });
+        fs.writeFileSync(path.join(locks, "0b5c5c5e-9a1d-4a5e-8c52-2f0d3a7e1b11.json"),
+            JSON.stringify({ pid: 999999, username: "someone", hostname: "elsewhere", timestamp: new Date().toISOString() }));
+        const start = npm(["start"]);
+        assert.notEqual(await start.exited, 0);
+        const advice = /run `npm run local -- (cancel --yes)`, then `npm run local -- (refresh --clear-pending-creates --yes)`, then `npm start` again/.exec(start.output());
+        assert.ok(advice, start.output());
+        for (const command of [advice[1]!, advice[2]!]) {
+            const run = npm(["run", "local", "--", ...command.split(" ")]);
+            assert.equal(await run.exited, 0, run.output());
+        }
+        assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false]);
+    });
+
     it("npm start again changes nothing, and npm run local -- verify names each injected fault", async () => {
         const again = npm(["start"]);
         const output = await again.until("Serving until Ctrl-C");
@@ -118,6 +153,17 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
             { sql: "UPDATE redirects SET location = ? WHERE path = ?", params: ["https://elsewhere.example/x.png", "/products/blue-shoe.png"] });
         assert.equal(d1.status, 200);
 
+        try {
+            await verifyNames();
+        } finally {
+            // Ctrl-C reaches the terminal's whole process group: npm exits 130 as for any interrupted script.
+            process.kill(-again.child.pid!, "SIGINT");
+            assert.ok([0, 130].includes((await again.exited)!), again.output());
+        }
+        assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false], "Ctrl-C stops every service");
+    });
+
+    async function verifyNames(): Promise<void> {
         const verify = npm(["run", "local", "--", "verify"]);
         assert.equal(await verify.exited, 1);
         const problems = verify.output().split("\n").filter((l) => l.startsWith("  - ")).map((l) => l.split(":").slice(0, 2).join(":"));
@@ -127,12 +173,7 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
             "  - image examples/products/red-shoe.png: wrong-hash",
         ]);
         assert.match(verify.output(), /verify: FAILED, 3 problems/);
-
-        // Ctrl-C reaches the terminal's whole process group: npm exits 130 as for any interrupted script.
-        process.kill(-again.child.pid!, "SIGINT");
-        assert.ok([0, 130].includes((await again.exited)!), again.output());
-        assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false], "Ctrl-C stops every service");
-    });
+    }
 
     it("npm run local -- destroy rolls it all back: images and redirect rows", async () => {
         const destroy = npm(["run", "local", "--", "destroy", "--yes"]);
