@@ -227,6 +227,21 @@ describe("CloudflareImageBatch in the real dynamic provider host", function () {
         assert.ok(!emu.images.has("m/51.png") && !emu.images.has("b/1.png") && !emu.images.has("p/33.png"));
     });
 
+    it("a running batch prints a progress line (count, rate, ETA) on stderr every interval", async () => {
+        const slow = await EngineDriver.start({ "sourcing-kit:rateLimit": JSON.stringify({ requests: 100_000, windowSeconds: 300 }) },
+            { env: { SOURCING_KIT_PROGRESS_SECONDS: "0.2" } });
+        try {
+            for (const n of [70, 71]) origin.register(`/slow/${n}.png`, { body: pngBytes(n), contentType: "image/png", delayMs: 700 });
+            const images = Object.fromEntries([70, 71].map((n) => [`s/${n}.png`, { url: origin.url(`/slow/${n}.png`), sourceHash: `png-${n}` }]));
+            const result = await slow.up([batch("slow", images)]);
+            assert.deepEqual(result.errors, []);
+            assert.match(slow.host.output(), /CloudflareImageBatch host-test\/slow: writing 0\/2 images, 0\.0 images\/s, ETA unknown/);
+            await slow.destroy();
+        } finally {
+            await slow.host.kill();
+        }
+    });
+
     it("no token in stored outputs (only as a secret), error messages or host output", () => {
         for (const text of seen) assert.ok(!text.includes(TOKEN), "token in plain text");
     });
