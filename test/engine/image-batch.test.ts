@@ -73,7 +73,7 @@ describeEngine("real engine: CloudflareImageBatch", function () {
         assert.equal(renamed.code, 0);
         assert.equal(emu.counters.uploads + emu.counters.deletes + emu.counters.patches, 0, "a no-op up sends no write");
 
-        const five = { ...all(), "e/bad.png": { url: origin.url("/later/bad.png"), sourceHash: "bad-1" } };
+        const five: Record<string, { url: string; sourceHash: string }> = { ...all(), "e/bad.png": { url: origin.url("/later/bad.png"), sourceHash: "bad-1" } };
         await plan({ batches: { b2: five } }); // b1 renamed to b2
         emu.resetCounters();
         assert.equal((await up()).code, 0);
