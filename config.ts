@@ -2,7 +2,7 @@ import * as net from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { MigratedImageSetArgs } from "./components/migrated-image-set";
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type MigratedImageSetArgs } from "./components/migrated-image-set";
 import type { RedirectLayerArgs } from "./components/redirect-layer";
 import { SourceSchema, type Source } from "./components/sources/schema";
 import { MAX_PARTITIONS, type Partition } from "./components/partition";
@@ -25,6 +25,9 @@ export const DEFAULT_PREFLIGHT_SOURCE_CHECKS = 20;
 
 /** One entry of `sourcing-kit:sources`: what to list, plus how its images are named and filtered. */
 export type SourceEntry = Pick<MigratedImageSetArgs, "idPrefix" | "include" | "exclude" | "sample" | "metadata" | "requireSignedURLs"> & {
+    /** `image` (one resource per image) or `batch` (CloudflareImageBatch resources of up to batchSize images). */
+    mode: ImageMode;
+    batchSize: number;
     /** Stable logical name of the MigratedImageSet (given as `name`, or derived from the source). */
     name: string;
     /** `sourcing-kit:sources[i]`, for error messages further down. */
@@ -91,11 +94,17 @@ const key = (name: string): string => `${PROJECT}:${name}`;
 export const KNOWN_KEYS = [
     "accountId", "accountHash", "sources", "redirects", "scopedToken", "tokenExpiresOn", "tokenAllowedIps",
     "apiBaseUrl", "rateLimit", "useBatchApi", "requestTimeoutMs", "sample", "onConflict", "retainOnDelete", "exportMapping",
-    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks", "deliveryBaseUrl", "partition",
+    "cloudinaryApiSecret", "webhookSecret", "preflight", "preflightSourceChecks", "deliveryBaseUrl", "mode", "batchSize", "partition",
 ] as const;
 
 /** Keys of a `sources[i]` entry that configure the image set rather than the source listing. */
-const SET_OPTION_KEYS = ["name", "idPrefix", "include", "exclude", "sample", "metadata", "onConflict", "requireSignedURLs"];
+const SET_OPTION_KEYS = ["name", "idPrefix", "include", "exclude", "sample", "metadata", "onConflict", "requireSignedURLs", "mode", "batchSize"];
+
+export type ImageMode = "image" | "batch";
+const MODES = ["image", "batch"] as const;
+const ModeSchema = z.enum(MODES, { message: "must be image (one resource per image) or batch (resources of up to batchSize images)" });
+const BatchSizeSchema = z.number({ message: `must be a whole number from 1 to ${MAX_BATCH_SIZE}` }).int({ message: `must be a whole number from 1 to ${MAX_BATCH_SIZE}` })
+    .min(1, { message: `must be a whole number from 1 to ${MAX_BATCH_SIZE}` }).max(MAX_BATCH_SIZE, { message: `must be a whole number from 1 to ${MAX_BATCH_SIZE} (a batch's state is rewritten on each change)` });
 
 const SECRET_KEYS: Record<string, { env?: string }> = {
     "cloudflare:apiToken": { env: "CLOUDFLARE_API_TOKEN" },
@@ -113,6 +122,8 @@ const NameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
 
 const SetOptionsSchema = z.strictObject({
     name: NameSchema.optional(),
+    mode: ModeSchema.optional(),
+    batchSize: BatchSizeSchema.optional(),
     idPrefix: z.string().min(1).max(200).optional(),
     include: z.array(z.string().min(1)).optional(),
     exclude: z.array(z.string().min(1)).optional(),
@@ -376,7 +387,7 @@ function parsePartition(text: string | undefined, problems: string[]): Partition
     return count === 1 ? undefined : { index, count };
 }
 
-interface SourceDefaults { onConflict: OnConflict; sample?: number; cloudinaryApiSecret?: string }
+interface SourceDefaults { onConflict: OnConflict; sample?: number; cloudinaryApiSecret?: string; mode: ImageMode; batchSize: number }
 
 function parseSources(values: Record<string, string>, env: RawStackConfig["env"], defaults: SourceDefaults, problems: string[]): SourceEntry[] {
     const k = key("sources");
@@ -450,6 +461,8 @@ function parseSources(values: Record<string, string>, env: RawStackConfig["env"]
             source: source.data,
             onConflict: setOptions.onConflict ?? defaults.onConflict,
             sample: setOptions.sample ?? defaults.sample,
+            mode: setOptions.mode ?? defaults.mode,
+            batchSize: setOptions.batchSize ?? defaults.batchSize,
         });
     });
     return entries;
@@ -599,7 +612,21 @@ export function parseStackConfig(input: RawStackConfig): ParseResult {
         }
     }
 
-    const sources = parseSources(values, env, { onConflict, sample, cloudinaryApiSecret: cloudinarySecret }, problems);
+    let mode: ImageMode = "image";
+    const modeText = values[key("mode")];
+    if (modeText !== undefined) {
+        if ((MODES as readonly string[]).includes(modeText)) mode = modeText as ImageMode;
+        else problems.push(`${key("mode")}: must be image (one resource per image, the default) or batch (resources of up to batchSize images; for 10,000 images and more) (got ${JSON.stringify(modeText)})`);
+    }
+    let batchSize = DEFAULT_BATCH_SIZE;
+    const batchSizeText = values[key("batchSize")];
+    if (batchSizeText !== undefined) {
+        const n = /^\d+$/.test(batchSizeText.trim()) ? Number(batchSizeText.trim()) : NaN;
+        if (Number.isInteger(n) && n >= 1 && n <= MAX_BATCH_SIZE) batchSize = n;
+        else problems.push(`${key("batchSize")}: must be a whole number from 1 to ${MAX_BATCH_SIZE} (got ${JSON.stringify(batchSizeText)})`);
+    }
+
+    const sources = parseSources(values, env, { onConflict, sample, cloudinaryApiSecret: cloudinarySecret, mode, batchSize }, problems);
 
     const partition = parsePartition(values[key("partition")], problems);
     if (partition !== undefined && redirects !== undefined) {

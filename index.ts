@@ -9,13 +9,14 @@ import { trimEngineOverhead } from "./components/engine-runtime";
 import { StackPreflight } from "./components/preflight";
 import { userError } from "./components/user-error";
 import { CloudflareImage } from "./provider/image";
+import { CloudflareImageBatch } from "./provider/image-batch";
 
 /** The SQL that reads the full old-URL -> delivery-URL mapping out of the redirect database. */
 const MAPPING_QUERY = "SELECT path, location, image_id FROM redirects ORDER BY path";
 
 /** `sourcing-kit:retainOnDelete`: `pulumi destroy` forgets the images instead of deleting them. */
 const retainImages: pulumi.ResourceTransformation = (args) =>
-    args.resource instanceof CloudflareImage
+    args.resource instanceof CloudflareImage || args.resource instanceof CloudflareImageBatch
         ? { props: args.props, opts: pulumi.mergeOptions(args.opts, { retainOnDelete: true }) }
         : undefined;
 
@@ -70,6 +71,8 @@ function migrate(config: StackConfig) {
                 metadata: entry.metadata,
                 onConflict: entry.onConflict,
                 requireSignedURLs: entry.requireSignedURLs,
+                mode: entry.mode,
+                batchSize: entry.batchSize,
                 configPath: entry.configPath,
                 idClaims,
                 partition: config.partition,

@@ -1,5 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CloudflareImage, CloudflareImageArgs, deliveryUrlFor } from "../provider/image";
+import { CloudflareImageBatch, type CloudflareImageBatchEntry } from "../provider/image-batch";
+import { shardByHash, shardLabel } from "../provider/hash-shards";
+
+/** Images per CloudflareImageBatch unless the set says otherwise, and the most a batch may hold. */
+export const DEFAULT_BATCH_SIZE = 1000;
+export const MAX_BATCH_SIZE = 5000;
 import { CustomIdClaims } from "./custom-id-claims";
 import { isValidImageId } from "./image-id";
 import { ImageMapping, ImagePlan, ImagePlanner, SKIP_REASONS } from "./image-plan";
@@ -41,6 +47,15 @@ export interface MigratedImageSetArgs {
     metadata?: Record<string, string>;
     onConflict?: "adopt" | "overwrite" | "fail";
     requireSignedURLs?: boolean;
+    /**
+     * image (default): one CloudflareImage per image, each reviewable in preview. batch: CloudflareImageBatch
+     * resources of up to batchSize images (grouped by hash of custom ID, so adding images touches only the batches
+     * they fall in), for libraries of 10,000 images and more. Switching modes or batch sizes regroups the images
+     * without uploading or deleting any that are still planned.
+     */
+    mode?: "image" | "batch";
+    /** Images per batch in batch mode; default 1,000. */
+    batchSize?: number;
     /** Where this set sits in stack config, e.g. `sourcing-kit:sources[1]`, for error messages. */
     configPath?: string;
     /** Shared by the sets of one stack: no set declares an image until all have planned without a shared custom ID. */
@@ -136,8 +151,9 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
             images: plan.images.map((i) => ({ imageId: i.imageId, key: i.oldUrls[0] ?? i.key, sourceHash: i.sourceHash, url: i.url })),
         });
 
-        // 3. One CloudflareImage per planned image, named after its custom ID.
-        await this.declareImages(plan, args, source);
+        // 3. One CloudflareImage per planned image, named after its custom ID; or the images in batches.
+        if (args.mode === "batch") this.declareBatches(name, plan, args, source);
+        else await this.declareImages(plan, args, source);
 
         // 4. Say what happened, in one line an operator can scan.
         pulumi.log.info(summaryLine(name, plan), this);
@@ -150,6 +166,34 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         // The mapping stays a program-side output: in the component's state it would only double the checkpoint.
         this.registerOutputs({ planned: data.planned, skipped: data.skipped, duplicates: data.duplicates });
         return data;
+    }
+
+    /** Batch mode: the planned images grouped into CloudflareImageBatch resources by hash of custom ID. */
+    private declareBatches(name: string, plan: ImagePlan, args: MigratedImageSetArgs, source: Source): void {
+        const s3 = source.kind === "s3" ? s3Options(source) : undefined;
+        const byId = new Map(plan.images.map((image) => [image.imageId, image]));
+        const shards = shardByHash([...byId.keys()], args.batchSize ?? DEFAULT_BATCH_SIZE);
+        for (const [prefix, ids] of shards) {
+            if (ids.length === 0) continue;
+            const images: Record<string, CloudflareImageBatchEntry> = {};
+            for (const id of ids) {
+                const image = byId.get(id)!;
+                const entry: CloudflareImageBatchEntry = { sourceHash: image.sourceHash };
+                if (image.url !== undefined) entry.url = image.url;
+                if (image.filePath !== undefined) entry.filePath = image.filePath;
+                if (image.metadata !== undefined) entry.metadata = image.metadata;
+                images[id] = entry;
+            }
+            new CloudflareImageBatch(batchResourceName(name, prefix), {
+                accountId: args.accountId,
+                images,
+                ...(args.apiToken !== undefined ? { apiToken: args.apiToken } : {}),
+                ...(args.apiBaseUrl !== undefined ? { apiBaseUrl: args.apiBaseUrl } : {}),
+                ...(args.onConflict !== undefined ? { onConflict: args.onConflict } : {}),
+                ...(s3 && plan.images.some((i) => i.url?.startsWith("s3://")) ? { s3 } : {}),
+            }, { parent: this });
+        }
+        pulumi.log.info(`${name}: ${count(plan.images.length)} images in ${count([...shards.values()].filter((ids) => ids.length > 0).length)} batches of at most ${count(args.batchSize ?? DEFAULT_BATCH_SIZE)}`, this);
     }
 
     private async declareImages(plan: ImagePlan, args: MigratedImageSetArgs, source: Source): Promise<void> {
@@ -183,6 +227,11 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
             await new Promise((resolve) => setImmediate(resolve));
         }
     }
+}
+
+/** The resource name of a batch: `<set>-batch-<hash prefix>` (`<set>-batch-all` while one batch holds the set). */
+export function batchResourceName(setName: string, prefix: string): string {
+    return `${setName}-batch-${shardLabel(prefix)}`;
 }
 
 /** The resource name of an image in `pulumi preview`: `img-<custom id>` (the ID is unique within the set). */
@@ -224,6 +273,12 @@ function checkSetOptions(args: MigratedImageSetArgs, configPath: string): void {
     const problems: string[] = [];
     if (typeof args.accountId !== "string" || args.accountId === "") problems.push(`${configPath}: accountId is required`);
     if (typeof args.accountHash !== "string" || args.accountHash === "") problems.push(`${configPath}: accountHash is required (Images dashboard > Developer Resources)`);
+    if (args.mode !== undefined && args.mode !== "image" && args.mode !== "batch") {
+        problems.push(`${configPath}.mode: must be image or batch (got ${JSON.stringify(args.mode)})`);
+    }
+    if (args.batchSize !== undefined && !(Number.isInteger(args.batchSize) && args.batchSize >= 1 && args.batchSize <= MAX_BATCH_SIZE)) {
+        problems.push(`${configPath}.batchSize: must be a whole number from 1 to ${MAX_BATCH_SIZE} (got ${args.batchSize})`);
+    }
     if (args.deliveryBaseUrl !== undefined && !isDeliveryBase(args.deliveryBaseUrl)) {
         problems.push(`deliveryBaseUrl: ${JSON.stringify(args.deliveryBaseUrl)} must be https://imagedelivery.net or a URL ending in /cdn-cgi/imagedelivery, without a trailing slash`);
     }

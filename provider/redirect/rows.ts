@@ -1,5 +1,7 @@
-import { createHash } from "crypto";
 import { imageIdOf } from "./delivery-url";
+import { shardByHash, shardLabel } from "../hash-shards";
+
+export { shardLabel };
 
 /**
  * Pure row logic for RedirectRows: stable sharding, the difference between two row sets, and the SQL that writes
@@ -14,11 +16,6 @@ export const MAX_ROWS_PER_SHARD = 1000;
 export const D1_MAX_PARAMS = 100;
 export const D1_MAX_STATEMENT_BYTES = 100_000;
 
-/** 32 bits of sha256(path): the path's place in the shard trie (most significant bit first). */
-function hash32(path: string): number {
-    return createHash("sha256").update(path).digest().readUInt32BE(0);
-}
-
 /**
  * Splits rows into shards of at most `shardSize` by hash prefix (extendible hashing): a shard splits in two only
  * when it overflows, so adding rows never moves rows between the other shards. Keys are the bit prefix ("" when
@@ -28,36 +25,15 @@ export function shardRows(rows: Rows, shardSize = MAX_ROWS_PER_SHARD): Map<strin
     if (!Number.isInteger(shardSize) || shardSize < 1 || shardSize > MAX_ROWS_PER_SHARD) {
         throw new Error(`shardSize ${shardSize}: must be an integer from 1 to ${MAX_ROWS_PER_SHARD}`);
     }
-    const paths = Object.keys(rows).sort();
-    const hashes = new Uint32Array(paths.length);
-    paths.forEach((path, i) => { hashes[i] = hash32(path); });
     const shards = new Map<string, Rows>();
-    // members: indexes into paths, kept in path order; depth: bits of the prefix consumed so far.
-    const split = (prefix: string, members: number[]): void => {
-        const depth = prefix.length;
-        if (members.length <= shardSize || depth === 32) {
-            if (members.length > 0 || prefix === "") {
-                const shard: Rows = {};
-                for (const i of members) shard[paths[i]] = rows[paths[i]];
-                shards.set(prefix, shard);
-            }
-            return;
-        }
-        const bit = 31 - depth;
-        const zeros: number[] = [];
-        const ones: number[] = [];
-        for (const i of members) ((hashes[i] >>> bit) & 1 ? ones : zeros).push(i);
-        split(`${prefix}0`, zeros);
-        split(`${prefix}1`, ones);
-    };
-    split("", paths.map((_, i) => i));
-    return new Map([...shards.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    for (const [prefix, paths] of shardByHash(Object.keys(rows), shardSize)) {
+        const shard: Rows = {};
+        for (const path of paths) shard[path] = rows[path]!;
+        shards.set(prefix, shard);
+    }
+    return shards;
 }
 
-/** A readable, stable resource-name suffix for a shard prefix. */
-export function shardLabel(prefix: string): string {
-    return prefix === "" ? "all" : `b${prefix}`;
-}
 
 /** The stack's part of a library split across stacks (`sourcing-kit:partition`), as the rows see it. */
 export interface ShardPartition { index: number; count: number }

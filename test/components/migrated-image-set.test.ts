@@ -117,6 +117,34 @@ describe("MigratedImageSet under mocks", () => {
         logLines.length = 0;
     });
 
+    it("batch mode: the images in CloudflareImageBatch resources of at most batchSize, each image once, stable as the set grows", async () => {
+        const BATCH = "pulumi-nodejs:dynamic/sourcing-kit:CloudflareImageBatch";
+        const urls = (n: number) => Array.from({ length: n }, (_, i) => `https://cdn.example.com/p/${i}.jpg`);
+        const batchesOf = async (name: string, n: number) => {
+            registrations.length = 0;
+            const set = new MigratedImageSet(name, { ...base, source: { kind: "urls", urls: urls(n) }, mode: "batch", batchSize: 1000 });
+            const data = await dataOf(set);
+            await new Promise((r) => setTimeout(r, 50));
+            const batches = registrations.filter((r) => r.type === BATCH);
+            return { data, batches: new Map(batches.map((b) => [b.name, b.inputs.images as Record<string, { url: string; sourceHash: string }>])) };
+        };
+        const { data, batches } = await batchesOf("big", 2500);
+        assert.strictEqual(data.planned, 2500);
+        assert.strictEqual(registrations.filter((r) => r.type === IMAGE_TYPE).length, 0, "no per-image resources");
+        const ids = [...batches.values()].flatMap((images) => Object.keys(images));
+        assert.strictEqual(ids.length, 2500);
+        assert.strictEqual(new Set(ids).size, 2500, "every image in exactly one batch");
+        assert.ok([...batches.values()].every((images) => Object.keys(images).length <= 1000));
+        assert.ok([...batches.keys()].every((n) => /^big-batch-b[01]+$/.test(n)), [...batches.keys()].join(" "));
+        assert.deepStrictEqual(Object.values(batches.values().next().value!)[0]!.url.startsWith("https://cdn.example.com/p/"), true);
+        assert.ok(logLines.includes(`big: 2,500 images in ${batches.size} batches of at most 1,000`), logLines.join("\n"));
+        // One more image: exactly one batch's inputs change, the others are identical.
+        const grown = await batchesOf("big", 2501);
+        const changed = [...grown.batches].filter(([name, images]) => JSON.stringify(images) !== JSON.stringify(batches.get(name)));
+        assert.strictEqual(changed.length, 1);
+        assert.deepStrictEqual([...grown.batches.keys()], [...batches.keys()]);
+    });
+
     it("expands a URL list: one image per unique URL, named img-<id>, with url, URL identity and set options", async () => {
         const token = pulumi.secret("tok-123");
         const { data, images, byName } = await expand("catalog", {
@@ -141,6 +169,7 @@ describe("MigratedImageSet under mocks", () => {
                 apiToken: "secret:tok-123",
                 apiBaseUrl: "http://127.0.0.1:9/client/v4",
                 onConflict: "overwrite",
+                owner: "test/img-p/a.jpg",
                 __provider: "string",
             },
         );
@@ -180,6 +209,7 @@ describe("MigratedImageSet under mocks", () => {
             imageId: "icons/logo.png",
             filePath: path.join(dir, "icons", "logo.png"),
             sourceHash: createHash("sha256").update(PNG).digest("hex"),
+            owner: "test/img-icons/logo.png",
             __provider: byName.get("img-icons/logo.png")!.__provider,
         });
         assert.deepStrictEqual(data.skipped, { empty: 1, "not-an-image": 1 });

@@ -1,13 +1,12 @@
 // CloudflareImageBatch under the real Pulumi CLI: a partial failure exits non-zero naming the image and keeps the
-// others; the fix sends only that image; images moving between batches, and between a batch and per-image
-// CloudflareImage resources and back, are never uploaded or deleted again. The project copy runs a small program
-// of its own (index.ts replaced) that declares the resources listed in plan.json.
+// others; the fix sends only that image. The project copy runs a small program of its own (index.ts replaced) that
+// declares the resources listed in plan.json. Moves between batches and per-image resources, through the project's
+// own program: batch-mode.test.ts.
 import { strict as assert } from "assert";
 import { Emulator, startEmulator } from "../emulator";
 import { ImageOrigin, pngBytes, startImageOrigin } from "../emulator/fixtures";
 import { describeEngine } from "./cli";
 import { EngineProject } from "./project";
-import { OWNER_KEY } from "../../provider/source-metadata";
 
 const TOKEN = "engine-batch-token-4b7d";
 const STACK = "batch";
@@ -65,42 +64,5 @@ describeEngine("real engine: CloudflareImageBatch", function () {
         assert.equal(fixed.code, 0, fixed.stdout);
         assert.equal(emu.counters.uploads, 1);
         assert.equal(Object.keys((await batchOutputs("b1"))!.images).length, 5);
-    });
-
-    it("moving images (batch rename, batch -> per-image resources, and back) uploads and deletes nothing", async () => {
-        emu.resetCounters();
-        const renamed = await up(); // same plan: nothing to do
-        assert.equal(renamed.code, 0);
-        assert.equal(emu.counters.uploads + emu.counters.deletes + emu.counters.patches, 0, "a no-op up sends no write");
-
-        const five: Record<string, { url: string; sourceHash: string }> = { ...all(), "e/bad.png": { url: origin.url("/later/bad.png"), sourceHash: "bad-1" } };
-        await plan({ batches: { b2: five } }); // b1 renamed to b2
-        emu.resetCounters();
-        assert.equal((await up()).code, 0);
-        assert.deepEqual([emu.counters.uploads, emu.counters.deletes], [0, 0]);
-        assert.ok((await batchOutputs("b1")) === undefined);
-        assert.equal(emu.images.get("e/1.png")!.meta[OWNER_KEY], `${STACK}/b2`);
-
-        const { ["e/1.png"]: one, ["e/2.png"]: two, ...rest } = five;
-        await plan({ batches: { b2: rest }, images: { "img-1": { imageId: "e/1.png", ...one }, "img-2": { imageId: "e/2.png", ...two } } });
-        emu.resetCounters();
-        assert.equal((await up()).code, 0);
-        assert.deepEqual([emu.counters.uploads, emu.counters.deletes], [0, 0]);
-        assert.equal(emu.images.get("e/1.png")!.meta[OWNER_KEY], `${STACK}/img-1`);
-
-        await plan({ batches: { b2: five } }); // and back into the batch: the per-image resources are deleted
-        emu.resetCounters();
-        const back = await up();
-        assert.equal(back.code, 0, back.stdout);
-        assert.deepEqual([emu.counters.uploads, emu.counters.deletes], [0, 0]);
-        assert.equal(emu.images.size, 5);
-        assert.equal(emu.images.get("e/2.png")!.meta[OWNER_KEY], `${STACK}/b2`);
-
-        const state = await project.readFile(`.pulumi/stacks/sourcing-kit/${STACK}.json`);
-        assert.ok(!state.includes(TOKEN), "no token in the state file");
-        emu.resetCounters();
-        assert.equal((await project.pulumi(["destroy", "--yes", "--skip-preview", "-s", STACK])).code, 0);
-        assert.equal(emu.counters.deletes, 5);
-        assert.equal(emu.images.size, 0);
     });
 });

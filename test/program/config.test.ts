@@ -170,6 +170,19 @@ describe("stack config: the bad-config table (every problem at once, by config p
             ],
         },
         {
+            name: "an unknown mode and batch sizes out of range, stack-wide and per source",
+            raw: stack({
+                "sourcing-kit:mode": "bulk", "sourcing-kit:batchSize": "0",
+                "sourcing-kit:sources": json([{ ...S3_DEV, mode: "batches", batchSize: 6000 }]),
+            }),
+            problems: [
+                'sourcing-kit:mode: must be image (one resource per image, the default) or batch (resources of up to batchSize images; for 10,000 images and more) (got "bulk")',
+                'sourcing-kit:batchSize: must be a whole number from 1 to 5000 (got "0")',
+                "sourcing-kit:sources[0].mode: must be image (one resource per image) or batch (resources of up to batchSize images)",
+                "sourcing-kit:sources[0].batchSize: must be a whole number from 1 to 5000 (a batch's state is rewritten on each change)",
+            ],
+        },
+        {
             name: "delivery base URLs Cloudflare does not serve images at",
             raw: stack({ "sourcing-kit:deliveryBaseUrl": "https://images.example.com/cdn" }),
             problems: [
@@ -402,6 +415,18 @@ describe("stack config: valid stacks", () => {
         assert.ok(result.ok, JSON.stringify(result));
         assert.deepStrictEqual(result.config.redirects, redirects);
         assert.strictEqual(result.config.deliveryBaseUrl, "http://127.0.0.1:8787/cdn-cgi/imagedelivery", "trailing slash dropped");
+    });
+
+    it("takes the stack's mode and batch size as each source's default, a source's own winning", () => {
+        const defaults = parseStackConfig(stack({}));
+        assert.ok(defaults.ok);
+        assert.deepStrictEqual(defaults.config.sources.map((s) => [s.mode, s.batchSize]), [["image", 1000]]);
+        const result = parseStackConfig(stack({
+            "sourcing-kit:mode": "batch", "sourcing-kit:batchSize": "2000",
+            "sourcing-kit:sources": json([S3_DEV, { kind: "local", dir: "./photos", name: "photos", mode: "image", batchSize: 500 }]),
+        }));
+        assert.ok(result.ok, JSON.stringify(result));
+        assert.deepStrictEqual(result.config.sources.map((s) => [s.name, s.mode, s.batchSize]), [["s3-acme-media-dev-products", "batch", 2000], ["photos", "image", 500]]);
     });
 
     it("delivers on imagedelivery.net by default, or on the user's own zone", () => {

@@ -57,6 +57,8 @@ describe("Pulumi.yaml and the stack files", () => {
             "sourcing-kit:preflight": c.preflight,
             "sourcing-kit:preflightSourceChecks": c.preflightSourceChecks,
             "sourcing-kit:deliveryBaseUrl": c.deliveryBaseUrl,
+            "sourcing-kit:mode": c.sources[0]!.mode,
+            "sourcing-kit:batchSize": c.sources[0]!.batchSize,
         };
         const declared = Object.fromEntries(Object.entries(projectFile().config).filter(([, d]) => d.default !== undefined).map(([k, d]) => [k, d.default]));
         assert.deepStrictEqual(declared, programDefaults);
