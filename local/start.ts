@@ -33,8 +33,11 @@ export function localDirs(root = path.join(REPO, ".local")) {
 /** The environment of every `pulumi` command of the local run: the local backend, home and token, offline. */
 export function localEnv(cliDir: string, dirs = localDirs(), base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...base };
-    // Real credentials of the user's shell never reach the local stack.
-    for (const key of Object.keys(env)) if (/^(CLOUDFLARE_|AWS_|CLOUDINARY_|PULUMI_)/.test(key)) delete env[key];
+    // Real credentials and Pulumi settings of the user's shell never reach the local stack (a PULUMI_BACKEND_URL
+    // would put its state elsewhere); only the choice to skip type-checking is kept.
+    for (const key of Object.keys(env)) {
+        if (/^(CLOUDFLARE_|AWS_|CLOUDINARY_|PULUMI_)/.test(key) && key !== "PULUMI_NODEJS_TRANSPILE_ONLY") delete env[key];
+    }
     return {
         ...env,
         PATH: `${cliDir}${path.delimiter}${base.PATH ?? ""}`,
@@ -43,12 +46,15 @@ export function localEnv(cliDir: string, dirs = localDirs(), base: NodeJS.Proces
         PULUMI_CONFIG_PASSPHRASE: LOCAL.passphrase,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        // The program is type-checked as in any user's `pulumi up` (PULUMI_NODEJS_TRANSPILE_ONLY is not carried over).
+        // The program is type-checked as in any user's `pulumi up`, unless PULUMI_NODEJS_TRANSPILE_ONLY says otherwise.
         CLOUDFLARE_API_TOKEN: LOCAL.token,
     };
 }
 
 type Say = (line: string) => void;
+
+/** `pulumi` commands that read or change only the state or the config: no local Cloudflare is started for them. */
+const STATE_ONLY_COMMANDS = new Set(["cancel", "stack", "config", "about", "console", "history"]);
 
 /** Runs `pulumi <args>` with the terminal (the user sees the CLI's own output); resolves with its exit code. */
 function runPulumi(bin: string, args: string[], env: NodeJS.ProcessEnv, track: Set<ChildProcess>): Promise<number> {
@@ -106,6 +112,15 @@ export async function main(argv: string[], say: Say = (l) => process.stdout.writ
     const dirs = localDirs();
     const env = localEnv(cli.dir, dirs);
     const children = new Set<ChildProcess>();
+    if (argv.length > 0 && STATE_ONLY_COMMANDS.has(argv[0]!)) {
+        // Commands on the state or config alone need no local Cloudflare.
+        const stackError = ensureStack(cli.bin, env);
+        if (stackError) {
+            say(`npm run local: cannot create or select the local stack: ${stackError}`);
+            return 2;
+        }
+        return runPulumi(cli.bin, [...argv, "--stack", LOCAL.stack], env, children);
+    }
     // A command while `npm start` serves (another terminal) uses that local Cloudflare instead of starting one.
     const running = await runningLocal();
     if (running && argv.length === 0) {

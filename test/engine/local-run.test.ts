@@ -95,7 +95,8 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
     let first = "";
 
     it("npm start migrates the examples with the real CLI, verifies them and prints the README's summary", async () => {
-        const start = npm(["start"]);
+        // Type-checked as users run it; the later commands skip tsc (PULUMI_NODEJS_TRANSPILE_ONLY, 4 s each).
+        const start = npm(["start"], { PULUMI_NODEJS_TRANSPILE_ONLY: undefined });
         first = await start.until("Serving until Ctrl-C");
         for (const line of readmeBlock("## Quick start", "text")) assert.ok(first.includes(line), `README line not printed: ${line}\n---\n${first}`);
         assert.match(first, /Resources:\n\s+\+ 7 created/);
