@@ -27,6 +27,8 @@ describeEngine("real engine: batch mode of MigratedImageSet, and switching modes
         "sourcing-kit:rateLimit": { requests: 100_000, windowSeconds: 300 },
         "sourcing-kit:sources": [{ kind: "manifest", name: "lib", path: "lib.ndjson", idPrefix: "lib", ...set }],
     });
+    const writeManifest = (hashes: Record<number, string> = {}) => project.writeFile("lib.ndjson", IDS.map((id, i) =>
+        JSON.stringify({ url: origin.url(`/m/${i}.png`), id: id.slice(4), hash: hashes[i] ?? `h${i}` })).join("\n") + "\n");
     const resources = async () => ((await project.state(STACK)).checkpoint.latest?.resources ?? []);
     /** Up, then what it did to Cloudflare: uploads and deletes (PATCHes are owner-tag handovers). */
     async function up(): Promise<{ uploads: number; deletes: number; patches: number }> {
@@ -41,7 +43,7 @@ describeEngine("real engine: batch mode of MigratedImageSet, and switching modes
         origin = await startImageOrigin();
         project = await EngineProject.create({ env: { CLOUDFLARE_API_TOKEN: TOKEN } });
         IDS.forEach((id, i) => origin.register(`/m/${i}.png`, { body: pngBytes(i + 1), contentType: "image/png" }));
-        await project.writeFile("lib.ndjson", IDS.map((id, i) => JSON.stringify({ url: origin.url(`/m/${i}.png`), id: id.slice(4), hash: `h${i}` })).join("\n") + "\n");
+        await writeManifest();
         await configure({});
         await project.pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]);
     });
@@ -71,6 +73,17 @@ describeEngine("real engine: batch mode of MigratedImageSet, and switching modes
 
         const again = await up();
         assert.deepEqual(again, { uploads: 0, deletes: 0, patches: 0 }, "a re-run changes nothing");
+
+        // One image's bytes change at the source: preview --diff names exactly that image, up re-uploads only it.
+        origin.register("/m/7.png", { body: pngBytes(77), contentType: "image/png" });
+        await writeManifest({ 7: "h7-new" });
+        const preview = await project.pulumi(["preview", "--diff", "-s", STACK]);
+        // The CLI prints the batch's images map: a changed image's entry is marked ~ (added +, removed -).
+        const named = [...preview.stdout.matchAll(/^\s+([~+-]) (lib\/p\d+\.png): \{/gm)].map((m) => `${m[1]} ${m[2]}`);
+        assert.deepEqual(named, ["~ lib/p07.png"], preview.stdout);
+        assert.match(preview.stdout, /~ sourceHash: "h7" => "h7-new"/, preview.stdout);
+        const changed = await up();
+        assert.deepEqual(changed, { uploads: 1, deletes: 1, patches: 0 }, "the old copy deleted, the new bytes uploaded, nothing else");
 
         await configure({});
         const back = await up();
