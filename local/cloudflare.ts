@@ -92,6 +92,24 @@ async function checkPortFree(port: number, service: Service): Promise<void> {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
+/**
+ * Runs `create` (a new Miniflare) and takes back the SIGINT and SIGTERM listeners it adds: miniflare's exit hook calls
+ * process.exit() at once on either signal, before the caller's stop() could save the emulator's images or remove
+ * the storage folder (npm start left both behind on Ctrl-C). Its "exit" listener stays, so workerd never outlives
+ * the process; the caller stops everything on a signal (local/start.ts does).
+ */
+function withoutExitOnSignal<T>(create: () => T): T {
+    const signals = ["SIGINT", "SIGTERM"] as const;
+    const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+    const created = create();
+    for (const signal of signals) {
+        for (const listener of process.listeners(signal)) {
+            if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+        }
+    }
+    return created;
+}
+
 /** Starts the old origin, the Worker with its D1, then the emulator on that D1; on any failure stops what started. */
 export async function startLocalCloudflare(options: LocalCloudflareOptions = {}): Promise<LocalCloudflare> {
     const ports = { api: 0, worker: 0, origin: 0, ...options.ports };
@@ -113,7 +131,7 @@ export async function startLocalCloudflare(options: LocalCloudflareOptions = {})
 
         // 2. The Worker in workerd with its D1 database; only D1 persists (the lookup cache lives in a temp folder).
         const storage = miniflareRoot();
-        const mf = new Miniflare({
+        const mf = withoutExitOnSignal(() => new Miniflare({
             cf: false,
             host: "127.0.0.1",
             port: ports.worker,
@@ -122,7 +140,7 @@ export async function startLocalCloudflare(options: LocalCloudflareOptions = {})
             ...redirectWorkerScript(),
             bindings: workerVars({ fallback: "origin", originUrl: oldOrigin.url, ...options.worker }),
             d1Databases: { DB: databaseId },
-        });
+        }));
         stops.push(() => storage.dispose(mf));
         const workerUrl = (await onPort(ports.worker, "worker", () => mf.ready)).origin;
         const db = (await mf.getD1Database("DB")) as unknown as D1BindingLike;

@@ -40,7 +40,8 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
 
     /** `npm <args>` in the copy, in its own process group; `until` resolves once its output contains the text. */
     function npm(args: string[], env: Record<string, string | undefined> = {}) {
-        const child = spawn("npm", args, { cwd: project.root, env: project.commandEnv(env), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+        // Its own temp folder, so the test sees what the local run leaves there.
+        const child = spawn("npm", args, { cwd: project.root, env: project.commandEnv({ TMPDIR: tmp(), ...env }), detached: true, stdio: ["ignore", "pipe", "pipe"] });
         running.add(child);
         let output = "";
         child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
@@ -65,9 +66,14 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
         return { child, exited, until, output: () => output };
     }
 
+    const tmp = () => path.join(project.root, "tmp");
+    /** What the local run left in its temp folder (miniflare's storage is removed on every way out). */
+    const leftovers = () => fs.readdirSync(tmp()).filter((name) => !name.startsWith("v8-compile-cache"));
+
     before(async () => {
         for (const port of ports) assert.ok(!(await listening(port)), `port ${port} (the local stack's) is in use: stop what listens there`);
         project = await EngineProject.create({ extraFiles: LOCAL_FILES });
+        fs.mkdirSync(tmp());
     });
     after(async () => {
         for (const child of running) killGroup(child, "SIGKILL");
@@ -119,6 +125,7 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
         for (let i = 0; i < 100 && (await Promise.all(ports.map(listening))).some(Boolean); i++) await new Promise((r) => setTimeout(r, 100));
         assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false], "no port left listening");
         for (const pid of node) assert.throws(() => process.kill(pid, 0), /ESRCH/, `process ${pid} outlived npm start`);
+        assert.deepEqual(leftovers(), [], "nothing left in the temp folder");
     });
 
     it("after a run killed halfway, npm start names the commands that unlock the stack, and they work", async () => {
@@ -162,6 +169,7 @@ describeEngine("real engine: npm start, the local run a new user starts with", f
             assert.ok([0, 130].includes((await again.exited)!), again.output());
         }
         assert.deepEqual(await Promise.all(ports.map(listening)), [false, false, false], "Ctrl-C stops every service");
+        assert.deepEqual(leftovers(), [], "nothing left in the temp folder");
     });
 
     async function verifyNames(): Promise<void> {
