@@ -95,3 +95,17 @@ export function registeredUrns(): string[] {
     const monitor = (pulumi.runtime as unknown as { getMonitor(): { resources?: Map<string, unknown> } | undefined }).getMonitor();
     return [...(monitor?.resources?.keys() ?? [])];
 }
+
+/** Resolves the program's outputs the way the engine would show them (Outputs unwrapped, recursively). */
+export async function resolveOutputs(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        const inner = await new Promise<unknown>((done) => (value as pulumi.Output<unknown>).apply((v) => { done(v); return v; }));
+        return resolveOutputs(inner);
+    }
+    if (Array.isArray(value)) return Promise.all(value.map(resolveOutputs));
+    if (value !== null && typeof value === "object") {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveOutputs(v)] as const));
+        return Object.fromEntries(entries.filter(([, v]) => v !== undefined));
+    }
+    return value;
+}

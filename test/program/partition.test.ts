@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { RecordingMocks, settled } from "./mocks";
+import { RecordingMocks, resolveOutputs, settled } from "./mocks";
 import { CustomIdClaims, type SetClaim } from "../../components/custom-id-claims";
 import { MigratedImageSet } from "../../components/migrated-image-set";
 import { inPartition } from "../../components/partition";
@@ -33,25 +33,13 @@ function stackConfig(partition?: { index: number; count: number }): Record<strin
 
 interface Run { images: string[]; shards: { name: string; shard: string; rows: Record<string, string> }[]; outputs: Record<string, unknown> }
 
-async function resolve(value: unknown): Promise<unknown> {
-    if (pulumi.Output.isInstance(value)) {
-        const inner = await new Promise<unknown>((done) => (value as pulumi.Output<unknown>).apply((v) => { done(v); return v; }));
-        return resolve(inner);
-    }
-    if (Array.isArray(value)) return Promise.all(value.map(resolve));
-    if (value !== null && typeof value === "object") {
-        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const));
-        return Object.fromEntries(entries.filter(([, v]) => v !== undefined));
-    }
-    return value;
-}
 
 /** The program in preview under mocks, as stack `stack` with `config`: its images, redirect shards and outputs. */
 async function preview(stack: string, config: Record<string, string>): Promise<Run> {
     const mocks = new RecordingMocks();
     await pulumi.runtime.setMocks(mocks, "sourcing-kit", stack, true);
     pulumi.runtime.setAllConfig(config, ["cloudflare:apiToken"]);
-    const outputs = (await resolve(await program())) as Record<string, unknown>;
+    const outputs = (await resolveOutputs(await program())) as Record<string, unknown>;
     await settled();
     return {
         images: mocks.ofType(IMAGE).map((r) => String(r.inputs.imageId)),

@@ -5,7 +5,7 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { RecordingMocks, recordRegistrationOptions, Registered, RegistrationOptions, registeredUrns, settled } from "./mocks";
+import { RecordingMocks, recordRegistrationOptions, Registered, RegistrationOptions, registeredUrns, resolveOutputs, settled } from "./mocks";
 import { ROOT, stackConfig } from "./stack-files";
 
 // The stack program, as `pulumi preview` runs it: `export = async () => outputs`.
@@ -25,26 +25,12 @@ interface Run {
     outputs: Record<string, unknown>;
 }
 
-/** Resolves the program's outputs the way the engine would show them (Outputs unwrapped, recursively). */
-async function resolve(value: unknown): Promise<unknown> {
-    if (pulumi.Output.isInstance(value)) {
-        const inner = await new Promise<unknown>((done) => (value as pulumi.Output<unknown>).apply((v) => { done(v); return v; }));
-        return resolve(inner);
-    }
-    if (Array.isArray(value)) return Promise.all(value.map(resolve));
-    if (value !== null && typeof value === "object") {
-        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const));
-        return Object.fromEntries(entries.filter(([, v]) => v !== undefined));
-    }
-    return value;
-}
-
 /** Runs the whole program under mocks in preview mode, with `config` as the stack's configuration. */
 async function preview(stack: string, config: Record<string, string>, secretKeys: string[], mocks = new RecordingMocks()): Promise<Run> {
     await pulumi.runtime.setMocks(mocks, "sourcing-kit", stack, true);
     pulumi.runtime.setAllConfig(config, secretKeys);
     const options = recordRegistrationOptions();
-    const outputs = (await resolve(await program())) as Record<string, unknown>;
+    const outputs = (await resolveOutputs(await program())) as Record<string, unknown>;
     await settled();
     return { mocks, options, outputs };
 }

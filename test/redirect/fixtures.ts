@@ -3,6 +3,8 @@
 import * as http from "http";
 import { AddressInfo } from "net";
 import { Miniflare } from "miniflare";
+import * as pulumi from "@pulumi/pulumi";
+import { RedirectRows } from "../../provider/redirect-rows";
 import { applyRedirectSchema, miniflareRoot, redirectWorkerScript } from "../../local/redirect-worker";
 import { D1BindingLike } from "../emulator/d1-miniflare";
 
@@ -112,4 +114,20 @@ export async function seedRows(db: TestD1, rows: Record<string, string>, shard =
     }
     // exec runs one statement per line; each line stays under D1's 100 KB statement limit for short rows.
     for (let i = 0; i < lines.length; i += 20) await exec(lines.slice(i, i + 20).join("\n"));
+}
+
+/** The `__provider` text the program really registers for a RedirectRows (the thin shim). */
+export async function serializedRowsProvider(): Promise<string> {
+    let text: unknown;
+    await pulumi.runtime.setMocks({
+        newResource: (args) => {
+            text = args.inputs.__provider;
+            return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: () => ({}),
+    }, "sourcing-kit", "rows-test", false);
+    const rows = new RedirectRows("probe", { accountId: "a", databaseId: "d", shard: "probe", rows: {} });
+    await new Promise<void>((resolve) => rows.urn.apply(() => resolve()));
+    if (typeof text !== "string") throw new Error("RedirectRows registered no __provider text");
+    return text;
 }

@@ -2,14 +2,13 @@
 // (miniflare) through the emulator's D1 HTTP API: disjoint rows, no row taken from a sibling partition, and a destroy
 // of one partition that leaves the other's rows.
 import { strict as assert } from "assert";
-import * as pulumi from "@pulumi/pulumi";
 import { startEmulator, Emulator } from "../emulator";
 import { miniflareD1Backend } from "../emulator/d1-miniflare";
 import { DesiredResource, EngineDriver, secret } from "../host/engine-driver";
 import { rowsFromMappings, type RedirectMapping } from "../../components/redirect-layer";
-import { RedirectRows, REDIRECT_ROWS_SECRET_OUTPUTS } from "../../provider/redirect-rows";
+import { REDIRECT_ROWS_SECRET_OUTPUTS } from "../../provider/redirect-rows";
 import { shardOwnerName, shardRows } from "../../provider/redirect/rows";
-import { DATABASE_ID, RedirectWorkers, seedRows, startRedirectWorkers } from "./fixtures";
+import { DATABASE_ID, RedirectWorkers, seedRows, serializedRowsProvider, startRedirectWorkers } from "./fixtures";
 import { applyRedirectSchema } from "../../local/redirect-worker";
 
 const TOKEN = "tok-partition-rows-41d7";
@@ -22,21 +21,6 @@ const MAPPING: RedirectMapping = Object.fromEntries(Array.from({ length: 60 }, (
     const id = `photos/${i}.jpg`;
     return [`https://old-cdn.test/${id}`, { imageId: id, deliveryUrl: url(id) }];
 }));
-
-async function serializedRowsProvider(): Promise<string> {
-    let text: unknown;
-    await pulumi.runtime.setMocks({
-        newResource: (args) => {
-            text = args.inputs.__provider;
-            return { id: `${args.name}-id`, state: args.inputs };
-        },
-        call: () => ({}),
-    }, "sourcing-kit", "partition-rows-test", false);
-    const rows = new RedirectRows("probe", { accountId: "a", databaseId: "d", shard: "probe", rows: {} });
-    await new Promise<void>((resolve) => rows.urn.apply(() => resolve()));
-    if (typeof text !== "string") throw new Error("RedirectRows registered no __provider text");
-    return text;
-}
 
 describe("RedirectRows of two partitions in one D1 database", function () {
     let workers: RedirectWorkers;

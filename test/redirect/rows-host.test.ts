@@ -1,30 +1,13 @@
 import { strict as assert } from "assert";
-import * as pulumi from "@pulumi/pulumi";
 import { startEmulator, Emulator } from "../emulator";
 import { miniflareD1Backend } from "../emulator/d1-miniflare";
 import { DesiredResource, EngineDriver, secret } from "../host/engine-driver";
-import { RedirectRows, REDIRECT_ROWS_SECRET_OUTPUTS } from "../../provider/redirect-rows";
-import { DATABASE_ID, RedirectWorkers, startRedirectWorkers } from "./fixtures";
+import { REDIRECT_ROWS_SECRET_OUTPUTS } from "../../provider/redirect-rows";
+import { DATABASE_ID, RedirectWorkers, serializedRowsProvider, startRedirectWorkers } from "./fixtures";
 
 const TOKEN = "tok-config-d1-7c2e90";
 const TYPE = "pulumi-nodejs:dynamic/sourcing-kit:RedirectRows";
 const url = (id: string): string => `https://imagedelivery.net/hash-test/${id}/public`;
-
-/** The `__provider` text the program really registers for a RedirectRows (the thin shim). */
-async function serializedRowsProvider(): Promise<string> {
-    let text: unknown;
-    await pulumi.runtime.setMocks({
-        newResource: (args) => {
-            text = args.inputs.__provider;
-            return { id: `${args.name}-id`, state: args.inputs };
-        },
-        call: () => ({}),
-    }, "sourcing-kit", "host-test", false);
-    const rows = new RedirectRows("probe", { accountId: "a", databaseId: "d", shard: "probe", rows: {} });
-    await new Promise<void>((resolve) => rows.urn.apply(() => resolve()));
-    if (typeof text !== "string") throw new Error("RedirectRows registered no __provider text");
-    return text;
-}
 
 describe("RedirectRows in the real dynamic provider host", function () {
     let workers: RedirectWorkers;
