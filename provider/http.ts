@@ -9,7 +9,8 @@ export { backoffDelayMs, parseRetryAfterMs } from "./backoff";
 export { sharedLimiter, RateLimiter, DEFAULT_ACCOUNT_BUDGET, DEFAULT_BATCH_BUDGET } from "./rate-limiter";
 export type { RateBudget, Permit } from "./rate-limiter";
 
-export type FormLike = FormData;
+/** A multipart body: a form-data stream (files), or a form of strings already serialized (see images-client upload). */
+export type FormLike = FormData | { body: Buffer; headers: Record<string, string> };
 
 export const DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4";
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -308,7 +309,13 @@ export class CloudflareApi {
             };
             let data: unknown;
             if (req.form) {
-                data = req.form();
+                const form = req.form();
+                if ("body" in form && Buffer.isBuffer(form.body)) {
+                    data = form.body;
+                    Object.assign(headers, form.headers);
+                } else {
+                    data = form;
+                }
             } else if (req.json !== undefined) {
                 data = JSON.stringify(req.json);
                 headers["Content-Type"] = "application/json";

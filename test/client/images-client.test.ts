@@ -1,5 +1,6 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { CloudflareApiError, FileTooLargeError } from "../../provider/errors";
@@ -63,6 +64,22 @@ describe("client/images: ImagesClient against the emulator", () => {
         assert.equal(await client.delete("shop/products/a.png"), "not-found");
         assert.equal(await client.get("shop/products/a.png"), undefined);
         assert.equal(emu.counters.byRoute["GET images/v1/{id} 404"], 1);
+    });
+
+    it("keeps one connection alive across 20 URL and file uploads instead of leaving a socket open per upload", async () => {
+        const client = clientFor(emu);
+        const port = Number(new URL(emu.baseUrl).port);
+        const file = path.join(dir, "reuse.png");
+        fs.writeFileSync(file, pngBytes(7));
+        for (let i = 0; i < 10; i++) {
+            await client.upload({ id: `reuse/url-${i}.png`, url: origin.url(`/img/${i}.png`) });
+            await client.upload({ id: `reuse/file-${i}.png`, filePath: file });
+        }
+        // Sockets of this process to the emulator (it runs here too: its side of each connection counts as well).
+        const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+        const toEmulator = handles.filter((h) => h instanceof net.Socket && h.remotePort === port && !h.destroyed);
+        assert.ok(toEmulator.length <= 2, `${toEmulator.length} open connections to the emulator after 20 sequential uploads`);
+        assert.equal(emu.images.get("reuse/url-9.png")?.bytes.equals(pngBytes(9)), true);
     });
 
     it("downloads the original bytes (blob), retries a 5xx on it, and reports a missing image as undefined", async () => {
