@@ -29,25 +29,91 @@ export async function treeRssKb(pid: number): Promise<number> {
     return total;
 }
 
-export interface Measured { seconds: number; peakRssMb: number; code: number | null }
+export interface Measured {
+    seconds: number;
+    peakRssMb: number;
+    /** Each role's own peak (they need not peak at once, so these add up to more than peakRssMb). */
+    peakRssMbByRole: Record<string, number>;
+    code: number | null;
+    /** CPU seconds (user + system) by process role (cli, language host, program, provider host), from /proc. */
+    cpuSeconds: Record<string, number>;
+    stdout: string;
+}
 
-/** Runs one `pulumi` command, sampling the memory of its whole process tree every 250 ms. */
-export async function measure(project: EngineProject, args: string[], env: Record<string, string | undefined> = {}): Promise<Measured> {
+/** A measurement as results.json keeps it (without the command's output). */
+export function figures(m: Measured): Omit<Measured, "stdout"> {
+    const { stdout: _stdout, ...rest } = m;
+    return rest;
+}
+
+/** The part a process plays in a `pulumi` run, from its command line. */
+export function processRole(cmdline: string[]): string {
+    const [exe = "", ...args] = cmdline;
+    const name = path.basename(exe);
+    if (name === "pulumi") return "cli";
+    if (name.startsWith("pulumi-language-")) return "language host";
+    if (name.startsWith("pulumi-resource-")) return "provider host";
+    const script = args.find((a) => !a.startsWith("-")) ?? "";
+    if (/dynamic-provider|pulumi-resource-pulumi-nodejs|provider/.test(args.join(" "))) return "provider host";
+    if (name === "node" && script) return "program";
+    return name;
+}
+
+interface TreeSample { rssKb: number; rssKbByRole: Record<string, number> }
+
+/** One look at the tree: RSS in all and per role, and each process's utime + stime (clock ticks) into `cpu`. */
+async function sampleTree(pid: number, cpu: Map<number, { role: string; ticks: number }>): Promise<TreeSample> {
+    const sample: TreeSample = { rssKb: 0, rssKbByRole: {} };
+    for (const p of [pid, ...descendants(pid)]) {
+        try {
+            const [status, stat] = await Promise.all([fs.readFile(`/proc/${p}/status`, "utf8"), fs.readFile(`/proc/${p}/stat`, "utf8")]);
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+            const ticks = Number(fields[11]) + Number(fields[12]);
+            const known = cpu.get(p);
+            const role = known?.role ?? processRole((await fs.readFile(`/proc/${p}/cmdline`, "utf8")).split("\0").filter(Boolean));
+            cpu.set(p, { role, ticks: Math.max(ticks, known?.ticks ?? 0) });
+            const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+            sample.rssKb += rss;
+            sample.rssKbByRole[role] = (sample.rssKbByRole[role] ?? 0) + rss;
+        } catch {
+            // ended meanwhile
+        }
+    }
+    return sample;
+}
+
+/** Runs one `pulumi` command, sampling the memory and CPU of its whole process tree every 250 ms. */
+export async function measure(project: EngineProject, args: string[], env: Record<string, string | undefined> = {}, options: { allowFailure?: boolean } = {}): Promise<Measured> {
     const started = Date.now();
     const run = project.start(args, { env });
     let peak = 0;
+    const peakByRole: Record<string, number> = {};
     let sampling = true;
+    let sampleErrors = 0;
+    const cpu = new Map<number, { role: string; ticks: number }>();
     const sampler = (async () => {
         while (sampling) {
-            if (run.child.pid) peak = Math.max(peak, await treeRssKb(run.child.pid));
+            try {
+                if (run.child.pid) {
+                    const sample = await sampleTree(run.child.pid, cpu);
+                    peak = Math.max(peak, sample.rssKb);
+                    for (const [role, kb] of Object.entries(sample.rssKbByRole)) peakByRole[role] = Math.max(peakByRole[role] ?? 0, kb);
+                }
+            } catch (e) {
+                // A missed sample (e.g. EMFILE while the emulator holds thousands of sockets) must not end the run.
+                if (!sampleErrors++) process.stderr.write(`measure: a sample of the process tree failed: ${(e as Error).message}\n`);
+            }
             await new Promise((resolve) => setTimeout(resolve, 250));
         }
     })();
     const result = await run.done;
     sampling = false;
     await sampler;
-    if (result.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-2000)}${result.stdout.slice(-2000)}`);
-    return { seconds: round((Date.now() - started) / 1000), peakRssMb: Math.round(peak / 1024), code: result.code };
+    if (result.code !== 0 && !options.allowFailure) throw new Error(`pulumi ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-2000)}${result.stdout.slice(-2000)}`);
+    const cpuSeconds: Record<string, number> = {};
+    for (const { role, ticks } of cpu.values()) cpuSeconds[role] = round((cpuSeconds[role] ?? 0) + ticks / 100);
+    const peakRssMbByRole = Object.fromEntries(Object.entries(peakByRole).filter(([, kb]) => kb > 10_240).map(([role, kb]) => [role, Math.round(kb / 1024)]));
+    return { seconds: round((Date.now() - started) / 1000), peakRssMb: Math.round(peak / 1024), peakRssMbByRole, code: result.code, cpuSeconds, stdout: result.stdout };
 }
 
 async function manifestStack(project: EngineProject, stack: string, n: number, originUrl: (p: string) => string, config: Record<string, unknown>) {
@@ -93,7 +159,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
             const projectedPlan = previous.plan?.find((p) => p.images === n);
             const row = {
                 images: n, recorded: images, uploads: emu.counters.uploads,
-                preview, up, noChangePreview: again, skipCheckpoints,
+                preview: figures(preview), up: figures(up), noChangePreview: figures(again), skipCheckpoints,
                 stateFileBytes: stateBytes, stateBytesPerImage: Math.round(stateBytes / n),
                 imagesPerSecond: round(n / up.seconds),
                 projected: { programUnderMocksSeconds: projectedPlan?.seconds, programUnderMocksPeakRssMb: projectedPlan?.peakRssMb, stateBytesPerImage: previous.state?.resourceBytesIndented },

@@ -16,6 +16,7 @@ const SECTIONS: Record<string, { module: string; key: string }> = {
     listing: { module: "./listing", key: "listing" },
     engine: { module: "./engine", key: "engine" },
     preflight: { module: "./preflight", key: "preflight" },
+    batch: { module: "./batch", key: "batch" },
 };
 
 async function main(): Promise<void> {
