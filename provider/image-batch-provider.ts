@@ -6,7 +6,7 @@ import {
 } from "./image-batch-plan";
 import { dropUndefined } from "./image-outputs";
 import { claimImage, deleteIfOwned, uploadOrAdopt, wantedMetadata } from "./image-upload";
-import { CfImage, DEFAULT_LIST_PAGE_SIZE, ImagesClient } from "./images-client";
+import { CfImage, ImagesClient } from "./images-client";
 import { forEachConcurrently } from "./pool";
 import { ConfigSource, configuredApiToken, ProviderSettings, readProviderSettings, resolveApiToken, withTokenFallback } from "./provider-config";
 
@@ -50,23 +50,9 @@ function startProgress(owner: string, verb: string, total: number): { step(): vo
     return { step: () => void done++, stop: () => clearInterval(timer) };
 }
 
-/**
- * The images with these IDs as Cloudflare holds them (null: missing), by GETs or by listing the account, whichever
- * costs fewer requests (one listing page holds DEFAULT_LIST_PAGE_SIZE images).
- */
-async function fetchImages(api: ImagesClient, ids: string[], concurrency: number): Promise<Map<string, CfImage | null>> {
-    const found = new Map<string, CfImage | null>();
-    if (ids.length > 50) {
-        const { current } = await api.stats();
-        if (Math.ceil(current / DEFAULT_LIST_PAGE_SIZE) < ids.length) {
-            const wanted = new Set(ids);
-            for (const id of ids) found.set(id, null);
-            for await (const image of api.list()) if (wanted.has(image.id)) found.set(image.id, image);
-            return found;
-        }
-    }
-    await forEachConcurrently(ids, concurrency, async (id) => void found.set(id, (await api.get(id)) ?? null));
-    return found;
+/** The images with these IDs as Cloudflare holds them (null: missing), by GETs or a listing, whichever is cheaper. */
+function fetchImages(api: ImagesClient, ids: string[], concurrency: number): Promise<Map<string, CfImage | null>> {
+    return api.find(ids, { concurrency, listAbove: 50 });
 }
 
 /** The partial failure the engine stores (docs/engine-findings/dynamic-provider-partial-state.md). */

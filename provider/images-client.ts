@@ -6,6 +6,7 @@ import { z } from "zod";
 import { CloudflareApiError, FileTooLargeError } from "./errors";
 import { ApiClientOptions, ApiRequest, CloudflareApi, DEFAULT_API_BASE_URL, FormLike, normalizeBaseUrl } from "./http";
 import { MAX_IMAGE_BYTES } from "./image-format";
+import { forEachConcurrently } from "./pool";
 import { DEFAULT_BATCH_BUDGET, RateBudget, RateLimiter, sharedLimiter, validateBudget } from "./rate-limiter";
 
 /** Cloudflare Images' upload limit (10 MB). */
@@ -240,6 +241,32 @@ export class ImagesClient {
                 } while (token !== undefined);
             },
         };
+    }
+
+    /**
+     * The images under `ids` as Cloudflare holds them (null: missing): one read each, or, when that takes more
+     * requests, by listing the account (`perPage` images a request; only for more than `listAbove` IDs, which
+     * spares the stats request of small lookups). `onProgress` is called once per ID read, or found in the listing.
+     */
+    async find(ids: readonly string[], opts: { concurrency: number; perPage?: number; listAbove?: number; onProgress?: () => void }): Promise<Map<string, CfImage | null>> {
+        const found = new Map<string, CfImage | null>(ids.map((id) => [id, null]));
+        const perPage = opts.perPage ?? DEFAULT_LIST_PAGE_SIZE;
+        if (ids.length > (opts.listAbove ?? 0)) {
+            const { current } = await this.stats();
+            if (Math.ceil(current / perPage) < ids.length) {
+                for await (const image of this.list({ perPage })) {
+                    if (!found.has(image.id)) continue;
+                    found.set(image.id, image);
+                    opts.onProgress?.();
+                }
+                return found;
+            }
+        }
+        await forEachConcurrently(ids, opts.concurrency, async (id) => {
+            found.set(id, (await this.get(id)) ?? null);
+            opts.onProgress?.();
+        });
+        return found;
     }
 
     /** Images stored and allowed on the account (always the account API: the batch host has no stats). */

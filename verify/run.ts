@@ -126,31 +126,15 @@ function imagesClient(options: VerifyOptions, image: StateImage): ImagesClient {
     });
 }
 
-/**
- * The account's images under the stack's custom IDs: by listing the account (10,000 a page) when that takes fewer
- * requests than reading each image, else one read per image.
- */
+/** The account's images under the stack's custom IDs: a listing (10,000 a page) or one read each, whichever is cheaper. */
 async function fetchImages(client: ImagesClient, images: StateImage[], report: (line: string) => void): Promise<Map<string, CfImage>> {
-    const wanted = new Set(images.map((i) => i.imageId));
-    const found = new Map<string, CfImage>();
-    const { current } = await client.stats();
-    if (Math.ceil(current / LIST_PAGE) < images.length) {
-        const progress = new Progress("verify: listing the account's images", current, report);
-        for await (const image of client.list({ perPage: LIST_PAGE })) {
-            progress.tick();
-            if (wanted.has(image.id)) found.set(image.id, image);
-        }
-        progress.stop();
-        return found;
-    }
     const progress = new Progress("verify: images", images.length, report);
-    await forEachConcurrently(images, 8, async (image) => {
-        const got = await client.get(image.imageId);
-        if (got !== undefined) found.set(image.imageId, got);
-        progress.tick();
-    });
-    progress.stop();
-    return found;
+    try {
+        const found = await client.find(images.map((i) => i.imageId), { concurrency: 8, perPage: LIST_PAGE, onProgress: () => progress.tick() });
+        return new Map([...found].filter((entry): entry is [string, CfImage] => entry[1] !== null));
+    } finally {
+        progress.stop();
+    }
 }
 
 /** The rows the table holds for the shard (the rows it owns, and any other row under the same keys). */

@@ -1,9 +1,9 @@
-// Finds the Pulumi CLI that scripts/pulumi-cli.sh provides, and decides what the engine suite does without one.
-import { spawnSync } from "child_process";
+// Finds the Pulumi CLI that scripts/pulumi-cli.sh provides (as verify and npm start do), and decides what the engine
+// suite does without one.
 import * as path from "path";
+import { findPulumi } from "../../verify/pulumi";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-const SCRIPT = path.join(REPO_ROOT, "scripts", "pulumi-cli.sh");
 
 export type CliLookup = { dir: string } | { missing: string };
 
@@ -12,11 +12,8 @@ let cached: CliLookup | undefined;
 /** `scripts/pulumi-cli.sh --find`: PATH, SOURCING_KIT_PULUMI_DIR or the build cache; never builds. */
 export function findPulumiCli(): CliLookup {
     if (cached) return cached;
-    const found = spawnSync("bash", [SCRIPT, "--find"], { encoding: "utf8" });
-    const dir = found.stdout.trim().split("\n").pop() ?? "";
-    cached = found.status === 0 && dir !== ""
-        ? { dir }
-        : { missing: `${found.stderr.trim() || found.error?.message || "scripts/pulumi-cli.sh --find failed"}` };
+    const found = findPulumi(process.env);
+    cached = "dir" in found ? { dir: found.dir } : found;
     return cached;
 }
 
