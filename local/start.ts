@@ -2,6 +2,8 @@
 // Worker, the old site) on 127.0.0.1, then `pulumi up` of the `local` stack with the real CLI, then `verify`, then a
 // summary and old URLs to try; it keeps serving until Ctrl-C. `npm run local -- <pulumi command>` runs any other
 // command (preview, destroy, refresh, stack output, verify) against the same local Cloudflare.
+// First, so the parent is read before anything else loads (see parent-watch.ts).
+import { onParentExit } from "../test/emulator/parent-watch";
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -152,14 +154,12 @@ export async function main(argv: string[], say: Say = (l) => process.stdout.writ
     signals.on("SIGINT", onSignal);
     signals.on("SIGTERM", onSignal);
     // Started by npm, whose own SIGTERM does not reach this process: stop with the parent rather than outlive it.
-    const parent = process.ppid;
-    const watch = parent > 1 ? setInterval(() => process.ppid !== parent && onSignal(), 250) : undefined;
-    watch?.unref();
+    const unwatch = onParentExit(onSignal);
     const finish = async (code: number) => {
         await stop();
         signals.off("SIGINT", onSignal);
         signals.off("SIGTERM", onSignal);
-        if (watch) clearInterval(watch);
+        unwatch();
         return code;
     };
 

@@ -1,4 +1,6 @@
 // Standalone emulator: `npm run emulator -- --port 8787 --account ACC --token TOKEN --account-hash HASH [--persist file.json]`.
+// First, so the parent is read before anything else loads (see parent-watch.ts).
+import { onParentExit } from "./parent-watch";
 import { parseArgs } from "node:util";
 import { startEmulator, type EmulatorOptions } from "./index";
 
@@ -123,10 +125,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  // Stop with the process that started us (npm, a shell, a test): one killed with SIGKILL passes nothing on, and an
-  // emulator reparented to init would keep its port. Started with no parent of its own (ppid 1), nothing to watch.
-  const parent = process.ppid;
-  if (parent > 1) setInterval(() => process.ppid !== parent && stop(), 250).unref();
+  // Stop with the process that started us (npm, a shell, a test), even one killed with SIGKILL.
+  onParentExit(stop);
 }
 
 if (require.main === module) {
