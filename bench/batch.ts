@@ -1,7 +1,7 @@
 // Batch mode with the real CLI (issue 12): sourcing-kit:mode batch, the batch API on, the emulator holding each batch
 // token to 200 requests/s. 100,000 images in one up, a re-run, 1% changed at the source, 4 partition stacks at once,
 // batch against per-image mode at 10,000, and batch sizes 500 / 1,000 / 2,000 at 20,000.
-// BENCH_BATCH_PARTS=full,partitions,crossover,sizes,skip runs a subset (default all, in that order); the parts not run
+// BENCH_BATCH_PARTS=full,partitions,crossover,sizes,skip,memlimit runs a subset (default all, in that order); the parts not run
 // keep their figures and rows from results.json.
 import { promises as fs } from "fs";
 import { Emulator, startEmulator } from "../test/emulator";
@@ -16,7 +16,7 @@ import type { SectionContext, SectionResult } from "./section";
 
 const TOKENS = [0, 1, 2, 3].map((i) => `bench-batch-token-${i}`);
 const BATCH_RPS = 200;
-const PARTS = ["full", "partitions", "crossover", "sizes", "skip"] as const;
+const PARTS = ["full", "partitions", "crossover", "sizes", "skip", "memlimit"] as const;
 type Part = (typeof PARTS)[number];
 
 /** One library: `n` images of a manifest under `prefix/`, served by the origin at /img/<i>.png. */
@@ -105,35 +105,38 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         withBenchCpu(() => measure(project, ["up", "-s", stack, "--yes", "--skip-preview", ...args], env));
     const row = (caseName: string, result: string, target = "-", met: TableRow["met"] = "n/a") => rows.push({ section: "batch", caseName, result, target, met });
 
-    /** 1-3: 100,000 images in one up, the re-run, 1% changed. */
-    async function full(): Promise<Record<string, unknown>> {
-        const lib: Library = { prefix: "full", n: ctx.scaled(100_000), file: "full.ndjson" };
-        const stack = "full";
+    /**
+     * 1-3: 100,000 images in one up, the re-run, 1% changed; `env` for every command of the stack (`memlimit`: the same
+     * with GOMEMLIMIT for the Go processes, see `tuned`).
+     */
+    async function fullRun(stack: string, env: Record<string, string>): Promise<Record<string, unknown>> {
+        const lib: Library = { prefix: stack, n: ctx.scaled(100_000), file: `${stack}.ndjson` };
+        const setting = Object.entries(env).map(([k, v]) => ` (${k}=${v})`).join("");
         await writeManifest(project, origin, lib);
         await project.initStack(stack, stackConfig(lib));
         emu.resetCounters();
-        ctx.log(`batch: up of ${count(lib.n)} images (batch mode, default batchSize, checkpoints on)`);
+        ctx.log(`batch: up of ${count(lib.n)} images (batch mode, default batchSize, checkpoints on)${setting}`);
         const since = Date.now();
-        const first = await up(stack);
+        const first = await up(stack, env);
         const phase = uploadPhase(emu, lib.prefix, since);
         const held = imagesUnder(emu, lib.prefix).length;
         const result = {
-            images: lib.n, up: figures(first), uploads: emu.counters.uploads, emulatorImages: held,
+            images: lib.n, env, up: figures(first), uploads: emu.counters.uploads, emulatorImages: held,
             duplicated: emu.counters.uploads - held, uploadPhase: phase, percentOf200: round(phase.imagesPerSecond / 2, 1),
             maxBatchRequestsInSecond: emu.counters.maxBatchRequestsInSecond, http429: emu.counters.http429,
             stateFileBytes: await stateBytes(stack), byRoute: { ...emu.counters.byRoute },
         } as Record<string, unknown>;
         ctx.log(`batch: full up ${JSON.stringify(result)}`);
-        const c = `${count(lib.n)} images`;
+        const c = `${count(lib.n)} images${setting}`;
         row(`up ${c}`, `${first.seconds} s wall`, "< 15 min", first.seconds < 900 ? "yes" : "no");
         row(`up ${c}: upload phase`, `${phase.imagesPerSecond} images/s (${result.percentOf200}% of 200/s) over ${phase.seconds} s`, ">= 90% of 200/s", phase.imagesPerSecond >= 180 ? "yes" : "no");
         row(`up ${c}: failed / duplicated`, `0 failed (exit 0), ${emu.counters.uploads} uploads, ${held} images: ${emu.counters.uploads - held} duplicated`, "0 / 0", emu.counters.uploads === lib.n && held === lib.n ? "yes" : "no");
-        row(`up ${c}: peak RSS`, `${first.peakRssMb} MB (CLI + language host + program + provider host)`, "< 2 GB", first.peakRssMb < 2048 ? "yes" : "no");
+        row(`up ${c}: peak RSS`, `${first.peakRssMb} MB (CLI + language host + program + provider host; each role's own peak, MB: ${Object.entries(first.peakRssMbByRole).map(([role, v]) => `${role} ${v}`).join(", ")})`, "< 2 GB", first.peakRssMb < 2048 ? "yes" : "no");
         row(`up ${c}: state`, `${mb(result.stateFileBytes as number)} MB`, "< 64 MB", (result.stateFileBytes as number) < 64e6 ? "yes" : "no");
 
         emu.resetCounters();
         ctx.log(`batch: re-run of ${c} with nothing changed`);
-        const again = await up(stack);
+        const again = await up(stack, env);
         result.rerun = { up: figures(again), writes: writes(emu), requests: emu.counters.requests, byRoute: { ...emu.counters.byRoute } };
         ctx.log(`batch: re-run ${JSON.stringify(result.rerun)}`);
         row(`re-run ${c}, nothing changed`, `${again.seconds} s, ${writes(emu)} write requests (${emu.counters.requests} requests in all)`, "< 2 min, 0 writes", again.seconds < 120 && writes(emu) === 0 ? "yes" : "no");
@@ -144,14 +147,14 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         await writeManifest(project, origin, lib, (i) => (changed.has(i) ? 1 : 0));
         emu.resetCounters();
         ctx.log(`batch: preview --diff with ${count(changed.size)} images changed at the source`);
-        const preview = await withBenchCpu(() => measure(project, ["preview", "-s", stack, "--diff"]));
+        const preview = await withBenchCpu(() => measure(project, ["preview", "-s", stack, "--diff"], env));
         await fs.writeFile(`${process.env.BENCH_DIFF_OUT ?? "/tmp/sk-bench-batch-diff.txt"}`, preview.stdout).catch(() => undefined);
         const shown = changedIdsInDiff(preview.stdout, lib.prefix);
         const exact = shown.length === changedIds.length && shown.every((id, i) => id === changedIds[i]);
         const beforeUp = new Map(imagesUnder(emu, lib.prefix).map((id) => [id, emu.images.get(id)!.uploaded]));
         emu.resetCounters();
         ctx.log(`batch: up of the ${count(changed.size)} changed images`);
-        const changeUp = await up(stack);
+        const changeUp = await up(stack, env);
         const reuploaded = [...beforeUp].filter(([id, at]) => emu.images.get(id)?.uploaded !== at).map(([id]) => id).sort();
         const sameSet = reuploaded.length === changedIds.length && reuploaded.every((id, i) => id === changedIds[i]);
         result.changed = {
@@ -160,29 +163,49 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
             reuploadedIds: reuploaded.length, reuploadedExactlyTheChanged: sameSet, byRoute: { ...emu.counters.byRoute },
         };
         ctx.log(`batch: 1% changed ${JSON.stringify(result.changed)}`);
-        row(`preview --diff, ${count(changed.size)} changed`, `${preview.seconds} s, names ${shown.length} image IDs as changed (${exact ? "exactly the changed ones" : "NOT exactly the changed ones"})`, `${count(changed.size)}, exactly those`, exact ? "yes" : "no");
-        row(`up, ${count(changed.size)} changed`, `${changeUp.seconds} s, ${emu.counters.uploads} uploads, ${emu.counters.deletes} deletes (the old bytes), ${emu.counters.patches} patches; ${reuploaded.length} images replaced${sameSet ? ", exactly the changed ones" : ""}`, `${count(changed.size)} re-uploads, nothing else`, sameSet && emu.counters.uploads === changed.size && emu.counters.patches === 0 ? "yes" : "no");
+        row(`preview --diff, ${count(changed.size)} changed${setting}`, `${preview.seconds} s, names ${shown.length} image IDs as changed (${exact ? "exactly the changed ones" : "NOT exactly the changed ones"})`, `${count(changed.size)}, exactly those`, exact ? "yes" : "no");
+        row(`up, ${count(changed.size)} changed${setting}`, `${changeUp.seconds} s, ${emu.counters.uploads} uploads, ${emu.counters.deletes} deletes (the old bytes), ${emu.counters.patches} patches; ${reuploaded.length} images replaced${sameSet ? ", exactly the changed ones" : ""}`, `${count(changed.size)} re-uploads, nothing else`, sameSet && emu.counters.uploads === changed.size && emu.counters.patches === 0 ? "yes" : "no");
         return result;
     }
 
-    /** 1 again with PULUMI_SKIP_CHECKPOINTS=true: what the file backend's checkpoint after every step costs. */
-    async function skip(): Promise<Record<string, unknown>> {
-        const lib: Library = { prefix: "skip", n: ctx.scaled(100_000), file: "skip.ndjson" };
+    /**
+     * 1 again, the up alone, under a setting that trades something for memory: what it peaks at, by role, and what it
+     * costs in throughput. `skip`: PULUMI_SKIP_CHECKPOINTS=true (no checkpoint after each step, so a crash loses the
+     * record of what landed). `memlimit` (in fullRun): checkpoints on, and GOMEMLIMIT for the Go processes (the CLI
+     * and the language host), whose garbage collector otherwise lets the heap grow to twice what is live while each
+     * step's checkpoint makes 14 MB of garbage.
+     */
+    async function tuned(name: "skip", env: Record<string, string>): Promise<Record<string, unknown>> {
+        const lib: Library = { prefix: name, n: ctx.scaled(100_000), file: `${name}.ndjson` };
+        const setting = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
         await writeManifest(project, origin, lib);
-        await project.initStack("skip", stackConfig(lib));
+        await project.initStack(name, stackConfig(lib));
         emu.resetCounters();
-        ctx.log(`batch: up of ${count(lib.n)} images with PULUMI_SKIP_CHECKPOINTS=true`);
+        ctx.log(`batch: up of ${count(lib.n)} images with ${setting}`);
         const since = Date.now();
-        const m = await up("skip", { PULUMI_SKIP_CHECKPOINTS: "true" });
+        const m = await up(name, env);
         const phase = uploadPhase(emu, lib.prefix, since);
         const held = imagesUnder(emu, lib.prefix).length;
         const result = {
-            images: lib.n, up: figures(m), uploads: emu.counters.uploads, emulatorImages: held, uploadPhase: phase,
-            percentOf200: round(phase.imagesPerSecond / 2, 1), http429: emu.counters.http429, stateFileBytes: await stateBytes("skip"),
+            images: lib.n, env, up: figures(m), uploads: emu.counters.uploads, emulatorImages: held, uploadPhase: phase,
+            percentOf200: round(phase.imagesPerSecond / 2, 1), http429: emu.counters.http429, stateFileBytes: await stateBytes(name),
         };
-        ctx.log(`batch: skip ${JSON.stringify(result)}`);
+        ctx.log(`batch: ${name} ${JSON.stringify(result)}`);
         const roles = Object.entries(m.peakRssMbByRole).map(([role, v]) => `${role} ${v}`).join(", ");
-        row(`up ${count(lib.n)} images, PULUMI_SKIP_CHECKPOINTS=true`, `${m.seconds} s wall, ${phase.imagesPerSecond} images/s (${result.percentOf200}%), ${m.peakRssMb} MB peak (each role's own peak, MB: ${roles}), CLI CPU ${m.cpuSeconds.cli ?? 0} s`, "< 2 GB", m.peakRssMb < 2048 ? "yes" : "no");
+        row(`up ${count(lib.n)} images, ${setting}`, `${m.seconds} s wall, ${phase.imagesPerSecond} images/s (${result.percentOf200}%), ${m.peakRssMb} MB peak (each role's own peak, MB: ${roles}), CLI CPU ${m.cpuSeconds.cli ?? 0} s, ${held} images, ${emu.counters.uploads - held} duplicated`, "< 2 GB", m.peakRssMb < 2048 && m.code === 0 && held === lib.n ? "yes" : "no");
+        return result;
+    }
+    const full = () => fullRun("full", {});
+    const skip = () => tuned("skip", { PULUMI_SKIP_CHECKPOINTS: "true" });
+    /** `full` under each GOMEMLIMIT of BENCH_GOMEMLIMIT (default 512MiB,1GiB); results by value, keeping earlier values'. */
+    async function memlimit(): Promise<Record<string, unknown>> {
+        const values = (process.env.BENCH_GOMEMLIMIT ?? "512MiB,1GiB").split(",").map((v) => v.trim()).filter(Boolean);
+        const bad = values.filter((v) => !/^\d+(B|KiB|MiB|GiB)$/.test(v));
+        if (bad.length) throw new Error(`BENCH_GOMEMLIMIT: ${bad.join(", ")} is not a Go memory limit like 512MiB or 1GiB`);
+        const result: Record<string, unknown> = { ...(previous.memlimit as Record<string, unknown> | undefined) };
+        // The rows of values not run this time stay, like their figures.
+        rows.push(...(partRows.memlimit ?? []).filter((r) => !values.some((v) => r.caseName.includes(`(GOMEMLIMIT=${v})`))));
+        for (const value of values) result[value] = await fullRun(`memlimit-${value}`, { GOMEMLIMIT: value });
         return result;
     }
 
@@ -279,7 +302,7 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         return { cases: out };
     }
 
-    const work: Record<Part, () => Promise<Record<string, unknown>>> = { full, skip, partitions, crossover, sizes };
+    const work: Record<Part, () => Promise<Record<string, unknown>>> = { full, skip, memlimit, partitions, crossover, sizes };
     try {
         for (const part of PARTS) {
             if (!wanted.includes(part)) continue;

@@ -10,6 +10,7 @@ import { CustomIdClaims } from "./custom-id-claims";
 import { isValidImageId } from "./image-id";
 import { ImageMapping, ImagePlan, ImagePlanner, SKIP_REASONS } from "./image-plan";
 import { describePartition, type Partition } from "./partition";
+import { scaleAdvice } from "./scale-advice";
 import { openSource } from "./sources";
 import { AwsSettings } from "./sources/s3";
 import { parseSource, Source } from "./sources/schema";
@@ -158,6 +159,8 @@ export class MigratedImageSet extends pulumi.ComponentResource<MigratedImageSetD
         // 4. Say what happened, in one line an operator can scan.
         pulumi.log.info(summaryLine(name, plan), this);
         for (const line of detailLines(name, plan, args.sample)) pulumi.log.info(line, this);
+        const advice = scaleAdvice(name, plan.images.length, args.mode ?? "image", process.env);
+        if (advice) pulumi.log.warn(advice, this);
 
         const data = {
             planned: plan.images.length, skipped: { ...plan.skipped } as Record<string, number>, duplicates: plan.duplicates,

@@ -145,6 +145,27 @@ describe("MigratedImageSet under mocks", () => {
         assert.deepStrictEqual([...grown.batches.keys()], [...batches.keys()]);
     });
 
+    it("warns a batch set past 50,000 images to set GOMEMLIMIT for the CLI, and says nothing once it is set", async () => {
+        const originalWarn = pulumi.log.warn;
+        const warnings: string[] = [];
+        (pulumi.log as { warn: typeof pulumi.log.warn }).warn = async (message: string) => void warnings.push(message);
+        const saved = process.env.GOMEMLIMIT;
+        try {
+            const source = { kind: "urls" as const, urls: Array.from({ length: 50_000 }, (_, i) => `https://cdn.example.com/q/${i}.jpg`) };
+            delete process.env.GOMEMLIMIT;
+            await dataOf(new MigratedImageSet("huge", { ...base, source, mode: "batch" }));
+            assert.strictEqual(warnings.length, 1, warnings.join("\n"));
+            assert.match(warnings[0]!, /^huge: 50,000 images in one stack; .*GOMEMLIMIT=512MiB pulumi up/);
+            process.env.GOMEMLIMIT = "512MiB";
+            await dataOf(new MigratedImageSet("huge2", { ...base, source, mode: "batch" }));
+            assert.strictEqual(warnings.length, 1, warnings.join("\n"));
+        } finally {
+            if (saved === undefined) delete process.env.GOMEMLIMIT;
+            else process.env.GOMEMLIMIT = saved;
+            (pulumi.log as { warn: typeof pulumi.log.warn }).warn = originalWarn;
+        }
+    });
+
     it("expands a URL list: one image per unique URL, named img-<id>, with url, URL identity and set options", async () => {
         const token = pulumi.secret("tok-123");
         const { data, images, byName } = await expand("catalog", {
