@@ -107,7 +107,8 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
 
     /**
      * 1-3: 100,000 images in one up, the re-run, 1% changed; `env` for every command of the stack (`memlimit`: the same
-     * with GOMEMLIMIT for the Go processes, see `tuned`).
+     * with GOMEMLIMIT for the Go processes, the CLI and the language host, whose garbage collector otherwise lets the
+     * heap grow to twice what is live while each step's checkpoint makes 14 MB of garbage).
      */
     async function fullRun(stack: string, env: Record<string, string>): Promise<Record<string, unknown>> {
         const lib: Library = { prefix: stack, n: ctx.scaled(100_000), file: `${stack}.ndjson` };
@@ -168,16 +169,12 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         return result;
     }
 
-    /**
-     * 1 again, the up alone, under a setting that trades something for memory: what it peaks at, by role, and what it
-     * costs in throughput. `skip`: PULUMI_SKIP_CHECKPOINTS=true (no checkpoint after each step, so a crash loses the
-     * record of what landed). `memlimit` (in fullRun): checkpoints on, and GOMEMLIMIT for the Go processes (the CLI
-     * and the language host), whose garbage collector otherwise lets the heap grow to twice what is live while each
-     * step's checkpoint makes 14 MB of garbage.
-     */
-    async function tuned(name: "skip", env: Record<string, string>): Promise<Record<string, unknown>> {
+    /** 1 again, the up alone, with PULUMI_SKIP_CHECKPOINTS=true: what the file backend's checkpoint after every step costs. */
+    async function skip(): Promise<Record<string, unknown>> {
+        const name = "skip";
+        const env = { PULUMI_SKIP_CHECKPOINTS: "true" };
+        const setting = "PULUMI_SKIP_CHECKPOINTS=true";
         const lib: Library = { prefix: name, n: ctx.scaled(100_000), file: `${name}.ndjson` };
-        const setting = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
         await writeManifest(project, origin, lib);
         await project.initStack(name, stackConfig(lib));
         emu.resetCounters();
@@ -196,7 +193,6 @@ export async function run(ctx: SectionContext): Promise<SectionResult> {
         return result;
     }
     const full = () => fullRun("full", {});
-    const skip = () => tuned("skip", { PULUMI_SKIP_CHECKPOINTS: "true" });
     /** `full` under each GOMEMLIMIT of BENCH_GOMEMLIMIT (default 512MiB,1GiB); results by value, keeping earlier values'. */
     async function memlimit(): Promise<Record<string, unknown>> {
         const values = (process.env.BENCH_GOMEMLIMIT ?? "512MiB,1GiB").split(",").map((v) => v.trim()).filter(Boolean);

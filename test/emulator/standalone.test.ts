@@ -9,6 +9,7 @@ import { startEmulator } from "./index";
 import { FLAGS, parseCli } from "./cli";
 import { pngBytes } from "./fixtures";
 import { call, uploadForm } from "./http-helpers";
+import { descendants, killGroup } from "../engine/project";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -60,49 +61,28 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` still runs (a zombie, exited but not yet reaped by its new parent, does not), from /proc. */
+function running(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
 }
 
-/** The live (not zombie) processes of process group `pgid`, as "PID command line", read from /proc. */
-function groupMembers(pgid: number): string[] {
-  const members: string[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(pgrp) !== pgid || state === "Z") continue;
-      members.push(`${entry} ${fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim()}`);
-    } catch {
-      // The process exited while we read it.
-    }
-  }
-  return members;
-}
-
 /**
- * Waits until nothing of process group `pgid` is left and nothing accepts on `port`, then asserts both. The emulator
- * notices within a poll (250 ms); the 30 s bound is for a loaded machine (two mocha workers side by side), not a
- * timing claim.
+ * Waits until none of `pids` (npm's descendants, taken before npm was killed) runs and nothing accepts on `port`,
+ * then asserts both. The emulator notices within a poll (250 ms); the 30 s bound is for a loaded machine (two mocha
+ * workers side by side), not a timing claim.
  */
-async function assertGroupGone(pgid: number, port: number, what: string): Promise<void> {
+async function assertGone(pids: number[], port: number, what: string): Promise<void> {
   const deadline = Date.now() + 30_000;
-  while (groupMembers(pgid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(groupMembers(pgid), [], `processes of npm's group still running 30 s after ${what}`);
-  // With every process of the group gone its listening socket is closed; only another program could hold the port.
+  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(pids.filter(running), [], `processes npm started still running 30 s after ${what}`);
+  // With every one of them gone their listening socket is closed; only another program could hold the port.
   while ((await accepts(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal(await accepts(port), false, `port ${port} still accepts connections after ${what}`);
-}
-
-/** SIGKILL to whatever is left of process group `pgid` (the emulator, had it outlived npm), by the group's PID. */
-function killGroup(pgid: number): void {
-  if (alive(-pgid)) process.kill(-pgid, "SIGKILL");
 }
 
 function exitCode(child: ChildProcess): Promise<number | null> {
@@ -177,12 +157,15 @@ describe("emulator persistence and CLI", () => {
     it(`exits, leaving no process and no port, when the npm process of \`npm run emulator\` is sent ${signal} (npm's PID only)`, async function () {
       this.timeout(60_000);
       const { npm, port } = await startNpmEmulator(["--port", "0"]);
+      let tree: number[] = [];
       try {
         assert.equal(await accepts(port), true);
+        tree = descendants(npm.pid!);
         process.kill(npm.pid!, signal);
-        await assertGroupGone(npm.pid!, port, `${signal} to npm`);
+        await assertGone(tree, port, `${signal} to npm`);
       } finally {
-        killGroup(npm.pid!);
+        // Whatever is left (the emulator, had it outlived npm), by PID.
+        killGroup(npm, "SIGKILL", tree);
       }
     });
   }
@@ -198,9 +181,11 @@ describe("emulator persistence and CLI", () => {
     const npm = spawn("npm", ["run", "--silent", "emulator", "--", "--port", "0", "--persist", fifo], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     npm.stdout!.on("data", (d) => (out += d));
+    let tree: number[] = [];
     try {
       // Opening a FIFO for writing waits for its reader: the emulator is in loadImages, past its module loading.
       const writer = await fs.promises.open(fifo, "w");
+      tree = descendants(npm.pid!);
       const npmGone = exitCode(npm);
       process.kill(npm.pid!, "SIGKILL");
       await npmGone;
@@ -210,9 +195,9 @@ describe("emulator persistence and CLI", () => {
       while (!/listening on http:\/\/127\.0\.0\.1:\d+/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       assert.ok(m, `the emulator never listened after npm died; stdout: ${out}`);
-      await assertGroupGone(npm.pid!, Number(m[1]), "SIGKILL to npm during start-up");
+      await assertGone(tree, Number(m[1]), "SIGKILL to npm during start-up");
     } finally {
-      killGroup(npm.pid!);
+      killGroup(npm, "SIGKILL", tree);
     }
   });
 
